@@ -1,0 +1,6 @@
+"""Converters from checkpoints people have (transformers, timm, PaddleSeg) to gdcld_zoo models."""
+
+from gdcld_zoo.convert.state_dict import ConversionError
+from gdcld_zoo.convert.transformers_segformer import from_transformers
+
+__all__ = ["ConversionError", "from_transformers"]
