@@ -3,7 +3,9 @@
 A `Preprocessing` names the bands to read (1-based, as rasterio numbers them),
 divides each by its scale (255 for 8-bit RGB, e.g. 10000 for PlanetScope
 surface reflectance) and standardises with a per-band mean and std (ImageNet
-statistics by default, as PaddleSeg uses for the GDCLD backbones). Weights carry
+statistics by default, which the ImageNet-pretrained encoders expect; PaddleSeg's
+SegFormer configs use mean = std = 0.5 instead, so converted PaddleSeg
+checkpoints carry that). Weights carry
 it so that training, scene inference, ONNX export and the viewer feed a model
 exactly what it was trained on.
 """

@@ -7,7 +7,7 @@ import sys
 from gdcld_zoo.errors import GdcldZooError
 
 # Modules with a `register(subparsers)` function, one per subcommand.
-_COMMAND_MODULES = ["gdcld_zoo.cli.models"]
+_COMMAND_MODULES = ["gdcld_zoo.cli.models", "gdcld_zoo.cli.weights"]
 
 
 def build_parser():

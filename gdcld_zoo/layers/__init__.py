@@ -1,6 +1,7 @@
 """Layers shared by several architectures."""
 
+from gdcld_zoo.layers.activations import gelu_erf, gelu_tanh
 from gdcld_zoo.layers.drop_path import DropPath
-from gdcld_zoo.layers.upsample import bilinear_upsample, full_resolution_logits
+from gdcld_zoo.layers.upsample import BilinearUpsample, bilinear_upsample, full_resolution_logits
 
-__all__ = ["DropPath", "bilinear_upsample", "full_resolution_logits"]
+__all__ = ["BilinearUpsample", "DropPath", "bilinear_upsample", "full_resolution_logits", "gelu_erf", "gelu_tanh"]

@@ -19,7 +19,7 @@ import math
 import keras
 from keras import layers, ops
 
-from gdcld_zoo.layers import DropPath, bilinear_upsample, full_resolution_logits
+from gdcld_zoo.layers import DropPath, bilinear_upsample, full_resolution_logits, gelu_erf, gelu_tanh
 from gdcld_zoo.registry import ModelSpec, register_model
 
 # transformers' / PyTorch's nn.LayerNorm and nn.BatchNorm2d default epsilons.
@@ -28,9 +28,9 @@ BATCH_NORM_EPSILON = 1e-5
 
 # Activation names as transformers' SegformerConfig.hidden_act spells them.
 _ACTIVATIONS = {
-    "gelu": lambda x: keras.activations.gelu(x, approximate=False),
-    "gelu_new": lambda x: keras.activations.gelu(x, approximate=True),
-    "gelu_pytorch_tanh": lambda x: keras.activations.gelu(x, approximate=True),
+    "gelu": gelu_erf,
+    "gelu_new": gelu_tanh,
+    "gelu_pytorch_tanh": gelu_tanh,
     "relu": keras.activations.relu,
 }
 
@@ -150,6 +150,7 @@ class MixTransformerEncoder(keras.Model):
         mlp_ratios=(4, 4, 4, 4),
         drop_path_rate=0.1,
         hidden_act="gelu",
+        layer_norm_epsilon=LAYER_NORM_EPSILON,
         **kwargs,
     ):
         stages = (hidden_sizes, depths, num_heads, sr_ratios, patch_sizes, strides, mlp_ratios)
@@ -178,18 +179,18 @@ class MixTransformerEncoder(keras.Model):
                 name = f"{prefix}_block{block + 1}"
                 drop_path = DropPath(drop_rates[block_index], name=f"{name}_drop_path")
                 block_index += 1
-                y = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"{name}_norm1")(x)
+                y = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"{name}_norm1")(x)
                 y = EfficientSelfAttention(
                     hidden_sizes[stage], num_heads[stage], sr_ratios[stage], name=f"{name}_attention"
                 )(y)
                 x = layers.Add(name=f"{name}_add1")([x, drop_path(y)])
-                y = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"{name}_norm2")(x)
+                y = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"{name}_norm2")(x)
                 y = layers.Dense(hidden_sizes[stage] * mlp_ratios[stage], name=f"{name}_fc1")(y)
                 y = layers.DepthwiseConv2D(3, padding="same", name=f"{name}_dwconv")(y)
                 y = layers.Activation(activation, name=f"{name}_act")(y)
                 y = layers.Dense(hidden_sizes[stage], name=f"{name}_fc2")(y)
                 x = layers.Add(name=f"{name}_add2")([x, drop_path(y)])
-            x = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"{prefix}_norm")(x)
+            x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=f"{prefix}_norm")(x)
             features[f"stride_{stride}"] = x
         super().__init__(inputs=inputs, outputs=features, **kwargs)
 
@@ -204,6 +205,7 @@ class MixTransformerEncoder(keras.Model):
         self.mlp_ratios = tuple(mlp_ratios)
         self.drop_path_rate = drop_path_rate
         self.hidden_act = hidden_act
+        self.layer_norm_epsilon = layer_norm_epsilon
 
     def get_config(self):
         return {
@@ -219,6 +221,7 @@ class MixTransformerEncoder(keras.Model):
             "mlp_ratios": list(self.mlp_ratios),
             "drop_path_rate": self.drop_path_rate,
             "hidden_act": self.hidden_act,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
         }
 
 
@@ -241,6 +244,9 @@ class SegFormer(keras.Model):
         drop_path_rate: Stochastic depth at the last block (0.1 in the reference).
         dropout_rate: Dropout before the classifier (0.1 in the reference).
         hidden_act: Mix-FFN activation, `"gelu"` (exact) as the reference.
+        layer_norm_epsilon: Epsilon of the block and stage layer norms: 1e-5 as
+            transformers, 1e-6 as the original code and PaddleSeg (patch-embedding
+            and key/value-reduction norms use 1e-5 in all three).
 
     Example:
     >>> model = SegFormer(hidden_sizes=(8, 16, 24, 32), depths=(1, 1, 1, 1),
@@ -264,6 +270,7 @@ class SegFormer(keras.Model):
         drop_path_rate=0.1,
         dropout_rate=0.1,
         hidden_act="gelu",
+        layer_norm_epsilon=LAYER_NORM_EPSILON,
         **kwargs,
     ):
         # === Layers ===
@@ -278,6 +285,7 @@ class SegFormer(keras.Model):
             mlp_ratios=mlp_ratios,
             drop_path_rate=drop_path_rate,
             hidden_act=hidden_act,
+            layer_norm_epsilon=layer_norm_epsilon,
             name="encoder",
         )
         stage_strides = _stage_strides(strides)

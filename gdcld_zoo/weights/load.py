@@ -1,0 +1,202 @@
+"""`load_pretrained`: a ready model from a weight tag, a run folder or a file.
+
+The model comes back with its `WeightRecord` (`get_weight_record(model)`), so
+scene inference, export and the viewer know its preprocessing, tile size and
+decision threshold without being told. Nothing is ever unpickled: weights are
+`.weights.h5` (HDF5 arrays) or `.keras` archives loaded with `safe_mode=True`.
+"""
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from gdcld_zoo.errors import GdcldZooError, InvalidInputError
+from gdcld_zoo.registry import build_model
+from gdcld_zoo.weights.cache import verify_file, weights_file
+from gdcld_zoo.weights.download import sha256_file
+from gdcld_zoo.weights.record import WeightRecord
+from gdcld_zoo.weights.run import find_sidecar_record, read_run_record
+from gdcld_zoo.weights.sources import get_weights
+
+_RECORD_ATTRIBUTE = "weight_record"
+
+
+def get_weight_record(model):
+    """The `WeightRecord` a model was loaded with by `load_pretrained`, else None."""
+    return getattr(model, _RECORD_ATTRIBUTE, None)
+
+
+def load_pretrained(tag_or_path, num_classes=None, input_shape=None, progress=True):
+    """Build a model and load pretrained weights into it.
+
+    Args:
+        tag_or_path: A weight tag (`"segformer_b4.gdcld"`), a model name for its
+            default tag (`"segformer_b4"`), a training run folder, or a
+            `.weights.h5` / `.keras` file.
+        num_classes: Classes of the returned model. Default: those of the
+            weights. A different number rebuilds the classifier with fresh
+            weights for fine-tuning (with a warning); every other weight loads.
+        input_shape: `(H, W, C)` with H and W None or multiples of 32. Default
+            `(None, None, bands)`, the bands of the record's preprocessing.
+        progress: Show a progress bar while downloading.
+
+    Returns:
+        A `keras.Model`; `get_weight_record(model)` is its record.
+
+    Raises:
+        UnknownNameError: An unknown tag; the message lists close matches.
+        WeightsNotFoundError: The file is not on disk and cannot be downloaded.
+        ChecksumError: The file does not have the record's sha256.
+
+    Example:
+    >>> model = load_pretrained("demo")  # doctest: +SKIP
+    >>> get_weight_record(model).threshold  # doctest: +SKIP
+    0.5
+    """
+    record, path = _resolve(tag_or_path, progress)
+    if path.name.endswith(".keras"):
+        model = _load_keras_file(path, num_classes, input_shape)
+        if record is None:
+            record = _record_for_keras_file(path, model)
+    else:
+        model = _load_weights_file(record, path, num_classes, input_shape)
+    if num_classes is not None and num_classes != record.num_classes:
+        record = dataclasses.replace(
+            record, config={**record.config, "num_classes": num_classes}, metrics=(), default=False
+        )
+    setattr(model, _RECORD_ATTRIBUTE, record)
+    return model
+
+
+def _resolve(tag_or_path, progress):
+    """The record and the verified local weight file for a tag or a path.
+
+    A `.keras` file that no registry describes comes back with record None.
+    """
+    path = Path(tag_or_path).expanduser()
+    if path.is_dir():
+        record = read_run_record(path)
+        return record, weights_file(record, progress=progress)
+    if path.is_file():
+        if not path.name.endswith((".weights.h5", ".keras")):
+            raise InvalidInputError(
+                f"{path} is not a weight file; pass a '.weights.h5' or '.keras' file, a run folder or a tag."
+            )
+        record = find_sidecar_record(path)
+        if record is not None:
+            return record, verify_file(path, record)
+        if path.name.endswith(".weights.h5"):
+            raise GdcldZooError(
+                f"{path} holds weights but not which model they belong to, and no weight_record.json "
+                "or registry.json next to it describes it. Register it with "
+                "`gdcld-zoo weights add FILE --tag TAG --model MODEL`, or pass its run folder."
+            )
+        warnings.warn(
+            f"No weight record describes {path}; assuming RGB 8-bit input with ImageNet "
+            "normalisation and threshold 0.5. Register it with `gdcld-zoo weights add` to record them.",
+            stacklevel=3,
+        )
+        return None, path
+    if isinstance(tag_or_path, Path) or str(tag_or_path).endswith((".h5", ".keras", "/")):
+        raise GdcldZooError(f"No such weight file or run folder: {path}.")
+    record = get_weights(str(tag_or_path))
+    return record, weights_file(record, progress=progress)
+
+
+def _record_for_keras_file(path, model):
+    """A record for a bare `.keras` file: its own sha256, default preprocessing."""
+    name = "".join(c if c.isalnum() else "_" for c in type(model).__name__.lower())
+    return WeightRecord(
+        tag=name.replace("_", "-"),
+        model=name,
+        file=str(path.resolve()),
+        sha256=sha256_file(path),
+        size=path.stat().st_size,
+        config={"num_classes": int(model.output_shape[-1])},
+        description=f"{path.name}, loaded without a weight record.",
+        origin=str(path),
+    )
+
+
+def _input_shape(record, input_shape):
+    bands = record.preprocessing.num_bands
+    if input_shape is None:
+        return (None, None, bands)
+    input_shape = tuple(input_shape)
+    if len(input_shape) == 3 and input_shape[-1] != bands:
+        raise InvalidInputError(
+            f"Weights {record.tag!r} take {bands} bands {record.preprocessing.band_names}, "
+            f"but input_shape {input_shape} has {input_shape[-1]} channels."
+        )
+    return input_shape
+
+
+def _load_weights_file(record, path, num_classes, input_shape):
+    """Build the record's model and load a `.weights.h5` file into it."""
+    config = dict(record.config)
+    config.pop("num_classes", None)
+    shape = _input_shape(record, input_shape)
+    model = build_model(record.model, num_classes=record.num_classes, input_shape=shape, **config)
+    _load_weights_h5(model, path, record)
+    if num_classes is None or num_classes == record.num_classes:
+        return model
+    target = build_model(record.model, num_classes=num_classes, input_shape=shape, **config)
+    _transfer_weights(model, target, record.num_classes, num_classes, record.tag)
+    return target
+
+
+def _load_weights_h5(model, path, record):
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as error:
+        raise GdcldZooError(
+            f"{path} does not fit model {record.model!r} with config {dict(record.config)} "
+            f"(weights {record.tag!r}): {error}"
+        ) from None
+
+
+def _load_keras_file(path, num_classes, input_shape):
+    """Load a `.keras` archive in safe mode; rebuild its head if `num_classes` differs."""
+    import keras  # Imported here so `import gdcld_zoo` stays fast.
+
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    want_shape = None if input_shape is None else tuple(input_shape)
+    have_classes = model.output_shape[-1]
+    if (num_classes is None or num_classes == have_classes) and want_shape is None:
+        return model
+    config = model.get_config()
+    if num_classes is not None:
+        config["num_classes"] = num_classes
+    if want_shape is not None:
+        config["input_shape"] = list(want_shape)
+    target = model.__class__.from_config(config)
+    _transfer_weights(model, target, have_classes, num_classes or have_classes, path.name)
+    return target
+
+
+def _transfer_weights(source, target, old_classes, new_classes, what):
+    """Copy every weight whose shape matches; warn about the ones that start fresh."""
+    if len(source.weights) != len(target.weights):
+        raise GdcldZooError(
+            f"Cannot move weights {what!r} to the rebuilt model: {len(source.weights)} "
+            f"variables against {len(target.weights)}."
+        )
+    skipped = []
+    for old, new in zip(source.weights, target.weights):
+        if tuple(old.shape) == tuple(new.shape):
+            new.assign(np.asarray(old))
+        else:
+            skipped.append(new.path)
+    if skipped and old_classes != new_classes:
+        warnings.warn(
+            f"Weights {what!r} were trained for {old_classes} class{'es' * (old_classes != 1)}; "
+            "the classifier was rebuilt "
+            f"for {new_classes} with fresh weights ({', '.join(skipped)}). Fine-tune before use.",
+            stacklevel=4,
+        )
+    elif skipped:
+        raise GdcldZooError(
+            f"Weights {what!r} do not fit the requested model: {', '.join(skipped)} differ in shape."
+        )

@@ -1,0 +1,77 @@
+"""`gdcld-zoo weights`."""
+
+import hashlib
+import json
+
+import pytest
+
+from gdcld_zoo import build_model
+from gdcld_zoo.cli import main
+from gdcld_zoo.weights import get_weights
+from gdcld_zoo.weights.run import write_run_record
+from tests.weights.conftest import http_server, weights_env, write_registry  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def run_dir(tmp_path, weights_env):  # noqa: F811
+    run = tmp_path / "run"
+    run.mkdir()
+    build_model("segformer_tiny").save_weights(run / "best.weights.h5")
+    write_run_record(run, run / "best.weights.h5", "segformer_tiny", threshold=0.4)
+    return run
+
+
+def test_add_list_info_verify_publish(run_dir, weights_env, capsys):  # noqa: F811
+    assert main(["weights", "list"]) == 0
+    assert "No weights registered" in capsys.readouterr().out
+
+    assert main(["weights", "add", str(run_dir), "--tag", "segformer_tiny.mine", "--default"]) == 0
+    assert "Added segformer_tiny.mine" in capsys.readouterr().out
+    assert main(["weights", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split()[:5] == ["tag", "model", "classes", "bands", "local"]
+    assert rows[1].split()[:6] == ["segformer_tiny.mine", "*", "segformer_tiny", "1", "red,green,blue", "yes"]
+
+    assert main(["weights", "info", "segformer_tiny"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["threshold"] == 0.4 and info["file"] == str((run_dir / "best.weights.h5").resolve())
+
+    assert main(["weights", "verify"]) == 0
+    assert "segformer_tiny.mine: ok" in capsys.readouterr().out
+
+    assert main(["weights", "publish", "segformer_tiny.mine", "--url", "https://example.org/v1/best.weights.h5"]) == 0
+    published = json.loads(capsys.readouterr().out)["weights"][0]
+    data = (run_dir / "best.weights.h5").read_bytes()
+    assert published["file"] == "best.weights.h5" and published["url"].endswith("/v1/best.weights.h5")
+    assert published["sha256"] == hashlib.sha256(data).hexdigest() and published["size"] == len(data)
+
+    (run_dir / "best.weights.h5").write_bytes(data + b"changed")
+    assert main(["weights", "verify", "segformer_tiny.mine"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_add_refuses_existing_tag_and_bare_files_without_model(run_dir, capsys):
+    assert main(["weights", "add", str(run_dir), "--tag", "segformer_tiny.a"]) == 0
+    assert main(["weights", "add", str(run_dir), "--tag", "segformer_tiny.a"]) == 2
+    assert "--force" in capsys.readouterr().err
+    bare = run_dir.parent / "bare.weights.h5"
+    bare.write_bytes((run_dir / "best.weights.h5").read_bytes())
+    assert main(["weights", "add", str(bare), "--tag", "segformer_tiny.b"]) == 2
+    assert "pass --model" in capsys.readouterr().err
+    assert main(["weights", "add", str(bare), "--tag", "segformer_tiny.b", "--model", "segformer_tiny"]) == 0
+    assert main(["weights", "add", str(bare), "--tag", "segformer_tiny.c", "--model", "segformer_tiny",
+                 "--num-classes", "3", "--description", "three"]) == 0
+    assert get_weights("segformer_tiny.c").num_classes == 3 and get_weights("segformer_tiny.b").num_classes == 1
+
+
+def test_download_and_unknown_tag(weights_env, http_server, capsys):  # noqa: F811
+    body = b"weights bytes"
+    http_server.files["/w.weights.h5"] = body
+    write_registry(weights_env["shipped"] / "registry.json", [{
+        "tag": "unet.gdcld", "model": "unet", "file": "w.weights.h5",
+        "url": http_server.url + "/w.weights.h5", "sha256": hashlib.sha256(body).hexdigest()}])
+    assert main(["weights", "download", "unet.gdcld", "--quiet"]) == 0
+    path = capsys.readouterr().out.strip()
+    assert path == str(weights_env["home"] / "weights" / "w.weights.h5")
+    assert main(["weights", "info", "unet.gdclld"]) == 2
+    assert "Did you mean 'unet.gdcld'" in capsys.readouterr().err
