@@ -5,6 +5,7 @@ export, inference and the viewer only ever call `build_model(name)`.
 """
 
 import dataclasses
+import importlib
 import inspect
 from typing import Any, Callable, Mapping
 
@@ -21,16 +22,16 @@ class ModelSpec:
 
     Attributes:
         name: Registry name, `<arch>_<size>` (e.g. `segformer_b4`).
-        builder: Callable `builder(num_classes=, input_shape=, **config)`
-            returning a `keras.Model`.
+        builder: The model class (or a callable) taking
+            `num_classes=, input_shape=, **config` and returning a `keras.Model`.
         description: One line for `gdcld-zoo models`.
         config: Default keyword arguments passed to the builder.
         num_params: Trainable parameters with `num_classes=1`; a test builds
             every public model and checks this number exactly.
         public: Listed by `list_models()`; tiny test variants are not.
-        model_class: The `keras.Model` subclass the builder returns, when the
-            builder forwards `**config` to it; its constructor arguments are the
-            overrides `build_model` accepts.
+        encoder_loader: `"module:function"` that loads an ImageNet checkpoint
+            into the built model's encoder (`build_model(..., encoder_weights=PATH)`);
+            imported only when used, so converters' dependencies stay optional.
     """
 
     name: str
@@ -39,20 +40,25 @@ class ModelSpec:
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     num_params: int | None = None
     public: bool = True
-    model_class: type | None = None
+    encoder_loader: str | None = None
 
     def accepted_arguments(self):
-        """Override names `build_model` may pass, or None when they cannot be known."""
-        names = set()
-        for target in (self.builder, self.model_class):
-            if target is None:
-                return None
-            params = inspect.signature(target).parameters.values()
-            names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-            if not any(p.kind == p.VAR_KEYWORD for p in params):
-                return names
-        # A model class's own **kwargs go to keras.Model.
-        return names | {"name", "trainable", "dtype"}
+        """Override names `build_model` accepts."""
+        params = inspect.signature(self.builder).parameters.values()
+        names = {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if isinstance(self.builder, type):
+            names |= {"name", "trainable", "dtype"}  # a model class's **kwargs go to keras.Model
+        return names | {"encoder_weights"}
+
+    def load_encoder_weights(self, model, path):
+        """Load a pretrained encoder checkpoint at `path` into `model`."""
+        if not self.encoder_loader:
+            raise InvalidInputError(
+                f"{self.name} has no pretrained encoder to load (it is trained from scratch, "
+                "as in the paper); leave out encoder_weights."
+            )
+        module, function = self.encoder_loader.split(":")
+        getattr(importlib.import_module(module), function)(model, path)
 
 
 _MODELS: dict[str, ModelSpec] = {}
@@ -113,7 +119,9 @@ def build_model(name, num_classes=1, input_shape=(None, None, 3), **overrides):
         num_classes: 1 for landslide/background with sigmoid + binary
             cross-entropy (the paper's setting); 2 or more for softmax.
         input_shape: Channels-last `(H, W, C)`; H and W may be None.
-        **overrides: Replace any of the model's default configuration.
+        **overrides: Replace any of the model's default configuration;
+            `encoder_weights=PATH` loads an ImageNet checkpoint into the encoder
+            (see each model's converter in `gdcld_zoo.convert`).
 
     Returns:
         A `keras.Model` mapping normalised float images (B, H, W, C) to float32
@@ -129,11 +137,15 @@ def build_model(name, num_classes=1, input_shape=(None, None, 3), **overrides):
         raise InvalidInputError(f"num_classes must be a positive integer, got {num_classes!r}.")
     input_shape = validate_input_shape(input_shape)
     accepted = spec.accepted_arguments()
-    unknown = sorted(set(overrides) - accepted) if accepted is not None else []
+    unknown = sorted(set(overrides) - accepted)
     if unknown:
         raise InvalidInputError(
             f"{name} has no option {', '.join(map(repr, unknown))}; it accepts "
             f"{', '.join(sorted(accepted - {'num_classes', 'input_shape', 'name'}))}."
         )
+    encoder_weights = overrides.pop("encoder_weights", None)
     config = {**spec.config, **overrides}
-    return spec.builder(num_classes=num_classes, input_shape=input_shape, **config)
+    model = spec.builder(num_classes=num_classes, input_shape=input_shape, **config)
+    if encoder_weights is not None:
+        spec.load_encoder_weights(model, encoder_weights)
+    return model

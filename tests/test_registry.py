@@ -48,3 +48,8 @@ def test_bad_num_classes_is_a_clear_error():
 def test_unknown_override_names_the_allowed_ones():
     with pytest.raises(InvalidInputError, match="hidden_sizes"):
         gdcld_zoo.build_model("segformer_tiny", hiden_sizes=(8, 16, 24, 32))
+
+
+def test_encoder_weights_for_a_model_trained_from_scratch_is_a_clear_error():
+    with pytest.raises(InvalidInputError, match="trained from scratch"):
+        gdcld_zoo.build_model("unet_tiny", encoder_weights="resnet.safetensors")

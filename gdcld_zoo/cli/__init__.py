@@ -7,7 +7,7 @@ import sys
 from gdcld_zoo.errors import GdcldZooError
 
 # Modules with a `register(subparsers)` function, one per subcommand.
-_COMMAND_MODULES = ["gdcld_zoo.cli.models", "gdcld_zoo.cli.weights"]
+_COMMAND_MODULES = ["gdcld_zoo.cli.models", "gdcld_zoo.cli.weights", "gdcld_zoo.cli.data", "gdcld_zoo.cli.predict", "gdcld_zoo.cli.train", "gdcld_zoo.cli.evaluate", "gdcld_zoo.cli.export", "gdcld_zoo.cli.demo"]
 
 
 def build_parser():

@@ -113,3 +113,25 @@ def assign_torch_weights(mapping, state, source, ignore=()):
         )
     for layer, values in updates:
         layer.set_weights(values)
+
+
+def transformer_block_mapping(torch_block, model, block):
+    """A pre-norm transformer block as transformers names it, onto our layers.
+
+    transformers' `layernorm_before`, `attention.{q,k,v,o}_proj`,
+    `layernorm_after` and `mlp.fc1`/`fc2` map to the layers our encoders name
+    `{block}_norm1`, `{block}_attention` (`query`, `key`, `value`,
+    `output_dense`), `{block}_norm2`, `{block}_fc1` and `{block}_fc2` (SegFormer,
+    ViT and Swin share this layout).
+    """
+    attention = model.get_layer(f"{block}_attention")
+    return [
+        (f"{torch_block}.layernorm_before", model.get_layer(f"{block}_norm1"), "norm"),
+        (f"{torch_block}.attention.q_proj", attention.query, "linear"),
+        (f"{torch_block}.attention.k_proj", attention.key, "linear"),
+        (f"{torch_block}.attention.v_proj", attention.value, "linear"),
+        (f"{torch_block}.attention.o_proj", attention.output_dense, "linear"),
+        (f"{torch_block}.layernorm_after", model.get_layer(f"{block}_norm2"), "norm"),
+        (f"{torch_block}.mlp.fc1", model.get_layer(f"{block}_fc1"), "linear"),
+        (f"{torch_block}.mlp.fc2", model.get_layer(f"{block}_fc2"), "linear"),
+    ]

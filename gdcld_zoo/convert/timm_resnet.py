@@ -65,10 +65,10 @@ def load_state(encoder, state, source):
     assign_torch_weights(encoder_mapping(encoder), state, source, ignore=("fc.",))
 
 
-def load_encoder_weights(encoder, path):
+def load_encoder_weights(model, path):
     """Load a timm ResNet checkpoint (`.safetensors` file, or a folder holding
     `model.safetensors`, e.g. a download of timm/resnet50d.a1_in1k) into
-    `encoder`, a `ResNetEncoder`.
+    `model`, a `ResNetEncoder` or a model whose `encoder` is one.
 
     Raises:
         ConversionError: the checkpoint is unreadable or its tensors do not
@@ -78,4 +78,4 @@ def load_encoder_weights(encoder, path):
     >>> from gdcld_zoo import build_model
     >>> model = build_model("deeplabv3_r50", encoder_weights="resnet50d.safetensors")  # doctest: +SKIP
     """
-    load_state(encoder, read_safetensors(path), f"timm ResNet checkpoint {path}")
+    load_state(getattr(model, "encoder", model), read_safetensors(path), f"timm ResNet checkpoint {path}")

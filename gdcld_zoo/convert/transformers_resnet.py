@@ -52,10 +52,10 @@ def load_state(encoder, state, source):
     assign_torch_weights(encoder_mapping(encoder), state, source, ignore=("classifier.",))
 
 
-def load_encoder_weights(encoder, path):
+def load_encoder_weights(model, path):
     """Load a transformers ResNet checkpoint (`.safetensors` file, or a folder
     holding `model.safetensors`, e.g. a download of microsoft/resnet-50) into
-    `encoder`, a `ResNetEncoder`.
+    `model`, a `ResNetEncoder` or a model whose `encoder` is one.
 
     Raises:
         ConversionError: the checkpoint is unreadable or its tensors do not
@@ -65,4 +65,4 @@ def load_encoder_weights(encoder, path):
     >>> from gdcld_zoo import build_model
     >>> model = build_model("resunet_r50", encoder_weights="resnet-50/")  # doctest: +SKIP
     """
-    load_state(encoder, read_safetensors(path), f"transformers ResNet checkpoint {path}")
+    load_state(getattr(model, "encoder", model), read_safetensors(path), f"transformers ResNet checkpoint {path}")

@@ -11,7 +11,12 @@ import json
 import pathlib
 import re
 
-from gdcld_zoo.convert.state_dict import ConversionError, assign_torch_weights, read_safetensors
+from gdcld_zoo.convert.state_dict import (
+    ConversionError,
+    assign_torch_weights,
+    read_safetensors,
+    transformer_block_mapping,
+)
 
 # transformers 4.x parameter names -> 5.x names (transformers' own renaming rules).
 _LEGACY_RENAMES = (
@@ -84,17 +89,8 @@ def _encoder_mapping(model):
         for b in range(depth):
             torch_block, block = f"{torch_stage}.blocks.{b}", f"{stage}_block{b + 1}"
             attention = encoder.get_layer(f"{block}_attention")
-            mapping += [
-                (f"{torch_block}.layernorm_before", encoder.get_layer(f"{block}_norm1"), "norm"),
-                (f"{torch_block}.attention.q_proj", attention.query, "linear"),
-                (f"{torch_block}.attention.k_proj", attention.key, "linear"),
-                (f"{torch_block}.attention.v_proj", attention.value, "linear"),
-                (f"{torch_block}.attention.o_proj", attention.output_dense, "linear"),
-                (f"{torch_block}.layernorm_after", encoder.get_layer(f"{block}_norm2"), "norm"),
-                (f"{torch_block}.mlp.fc1", encoder.get_layer(f"{block}_fc1"), "linear"),
-                (f"{torch_block}.mlp.dwconv.dwconv", encoder.get_layer(f"{block}_dwconv"), "depthwise"),
-                (f"{torch_block}.mlp.fc2", encoder.get_layer(f"{block}_fc2"), "linear"),
-            ]
+            mapping += transformer_block_mapping(torch_block, encoder, block)
+            mapping.append((f"{torch_block}.mlp.dwconv.dwconv", encoder.get_layer(f"{block}_dwconv"), "depthwise"))
             if attention.sr_ratio > 1:
                 reduction = f"{torch_block}.attention.sequence_reduction"
                 mapping += [

@@ -100,7 +100,7 @@ class AdaptiveAveragePooling2D(layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> AdaptiveAveragePooling2D(3)(np.ones((1, 16, 10, 2), "float32")).shape
+    >>> tuple(AdaptiveAveragePooling2D(3)(np.ones((1, 16, 10, 2), "float32")).shape)
     (1, 3, 3, 2)
     """
 
@@ -128,7 +128,7 @@ class BilinearResizeLike(layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> BilinearResizeLike()([np.ones((1, 6, 6, 2), "float32"), np.ones((1, 16, 10, 1), "float32")]).shape
+    >>> tuple(BilinearResizeLike()([np.ones((1, 6, 6, 2), "float32"), np.ones((1, 16, 10, 1), "float32")]).shape)
     (1, 16, 10, 2)
     """
 

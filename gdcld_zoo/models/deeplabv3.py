@@ -142,22 +142,11 @@ class DeepLabV3(keras.Model):
         }
 
 
-def build_deeplabv3(num_classes=1, input_shape=(None, None, 3), encoder_weights=None, **config):
-    """Build a DeepLabV3; `encoder_weights` is a timm `resnet50d` checkpoint
-    (`.safetensors` file or a folder holding `model.safetensors`) loaded into the
-    encoder, as the paper starts from ImageNet weights."""
-    model = DeepLabV3(num_classes=num_classes, input_shape=input_shape, **config)
-    if encoder_weights is not None:
-        from gdcld_zoo.convert.timm_resnet import load_encoder_weights
-
-        load_encoder_weights(model.encoder, encoder_weights)
-    return model
-
-
 register_model(
     ModelSpec(
         name="deeplabv3_r50",
-        builder=build_deeplabv3,
+        builder=DeepLabV3,
+        encoder_loader="gdcld_zoo.convert.timm_resnet:load_encoder_weights",
         description="DeepLabV3 on ResNet-50-vd, output stride 8, multi-grid (1, 2, 4), ASPP (Chen et al., 2017)",
         num_params=39_063_905,
     )
@@ -166,7 +155,8 @@ register_model(
 register_model(
     ModelSpec(
         name="deeplabv3_tiny",
-        builder=build_deeplabv3,
+        builder=DeepLabV3,
+        encoder_loader="gdcld_zoo.convert.timm_resnet:load_encoder_weights",
         description="Tiny DeepLabV3 for tests",
         config={
             "depths": (1, 1, 1, 2),

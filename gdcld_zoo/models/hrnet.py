@@ -298,22 +298,11 @@ class HRNet(keras.Model):
         }
 
 
-def build_hrnet(num_classes=1, input_shape=(None, None, 3), encoder_weights=None, **config):
-    """Build an HRNet; `encoder_weights` is a timm HRNet `.safetensors` checkpoint
-    (e.g. `timm/hrnet_w48.ms_in1k`) whose backbone is loaded, as the paper starts
-    from an ImageNet-pretrained encoder; its classification head is ignored."""
-    model = HRNet(num_classes=num_classes, input_shape=input_shape, **config)
-    if encoder_weights is not None:
-        from gdcld_zoo.convert.timm_hrnet import load_encoder_weights
-
-        load_encoder_weights(model, encoder_weights)
-    return model
-
-
 register_model(
     ModelSpec(
         name="hrnet_w48",
-        builder=build_hrnet,
+        builder=HRNet,
+        encoder_loader="gdcld_zoo.convert.timm_hrnet:load_encoder_weights",
         description="HRNet-W48 + FCN head (Wang et al., 2020), the paper's PaddleSeg configuration",
         config={},
         num_params=65_846_401,
@@ -323,7 +312,8 @@ register_model(
 register_model(
     ModelSpec(
         name="hrnet_tiny",
-        builder=build_hrnet,
+        builder=HRNet,
+        encoder_loader="gdcld_zoo.convert.timm_hrnet:load_encoder_weights",
         description="Tiny HRNet for tests",
         config={
             "stem_channels": 8,

@@ -102,23 +102,11 @@ class ResUNet(keras.Model):
         }
 
 
-def build_resunet(num_classes=1, input_shape=(None, None, 3), encoder_weights=None, **config):
-    """Build a ResUNet; `encoder_weights` is a transformers `ResNetModel` /
-    `ResNetForImageClassification` checkpoint (e.g. microsoft/resnet-50: a folder
-    or `.safetensors` file) loaded into the encoder, as the paper starts from
-    ImageNet weights."""
-    model = ResUNet(num_classes=num_classes, input_shape=input_shape, **config)
-    if encoder_weights is not None:
-        from gdcld_zoo.convert.transformers_resnet import load_encoder_weights
-
-        load_encoder_weights(model.encoder, encoder_weights)
-    return model
-
-
 register_model(
     ModelSpec(
         name="resunet_r50",
-        builder=build_resunet,
+        builder=ResUNet,
+        encoder_loader="gdcld_zoo.convert.transformers_resnet:load_encoder_weights",
         description="ResUNet: U-Net decoder (256-128-64-32-16) on ResNet-50, skips from every stage",
         num_params=32_521_105,
     )
@@ -127,7 +115,8 @@ register_model(
 register_model(
     ModelSpec(
         name="resunet_tiny",
-        builder=build_resunet,
+        builder=ResUNet,
+        encoder_loader="gdcld_zoo.convert.transformers_resnet:load_encoder_weights",
         description="Tiny ResUNet for tests",
         config={
             "depths": (1, 1, 1, 1),

@@ -350,35 +350,24 @@ _NUM_PARAMS = {
 }
 
 
-def build_segformer(num_classes=1, input_shape=(None, None, 3), encoder_weights=None, **config):
-    """Build a SegFormer; `encoder_weights` is a transformers MiT/SegFormer
-    checkpoint (folder or `.safetensors`) whose encoder weights are loaded, as
-    the paper starts from an ImageNet-pretrained encoder."""
-    model = SegFormer(num_classes=num_classes, input_shape=input_shape, **config)
-    if encoder_weights is not None:
-        from gdcld_zoo.convert.transformers_segformer import load_encoder_weights
-
-        load_encoder_weights(model, encoder_weights)
-    return model
-
-
 for _variant, _config in MIT_VARIANTS.items():
     register_model(
         ModelSpec(
             name=f"segformer_{_variant}",
-            builder=build_segformer,
+            builder=SegFormer,
+        encoder_loader="gdcld_zoo.convert.transformers_segformer:load_encoder_weights",
             description=f"SegFormer, MiT-{_variant.upper()} encoder + all-MLP decoder (Xie et al., 2021)"
             + (" - the paper's best model" if _variant == "b4" else ""),
             config=_config,
             num_params=_NUM_PARAMS[_variant],
-            model_class=SegFormer,
         )
     )
 
 register_model(
     ModelSpec(
         name="segformer_tiny",
-        builder=build_segformer,
+        builder=SegFormer,
+        encoder_loader="gdcld_zoo.convert.transformers_segformer:load_encoder_weights",
         description="Tiny SegFormer for tests",
         config={
             "hidden_sizes": (8, 16, 24, 32),
@@ -387,6 +376,5 @@ register_model(
             "decoder_hidden_size": 16,
         },
         public=False,
-        model_class=SegFormer,
     )
 )

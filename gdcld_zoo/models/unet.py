@@ -96,15 +96,10 @@ class UNet(keras.Model):
         }
 
 
-def build_unet(num_classes=1, input_shape=(None, None, 3), **config):
-    """Build a U-Net (trained from scratch in the paper, so no `encoder_weights`)."""
-    return UNet(num_classes=num_classes, input_shape=input_shape, **config)
-
-
 register_model(
     ModelSpec(
         name="unet",
-        builder=build_unet,
+        builder=UNet,
         description="U-Net, PaddleSeg configuration: 64-512 encoder, bilinear decoder (Ronneberger et al., 2015)",
         num_params=13_395_841,
     )
@@ -113,7 +108,7 @@ register_model(
 register_model(
     ModelSpec(
         name="unet_tiny",
-        builder=build_unet,
+        builder=UNet,
         description="Tiny U-Net for tests",
         config={"encoder_widths": (8, 16, 16, 32, 32), "decoder_widths": (16, 16, 8, 8)},
         public=False,

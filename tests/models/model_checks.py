@@ -49,8 +49,8 @@ def check_model_contract(name, tmp_path, size=(64, 96), num_classes=1, **overrid
     assert model(images).dtype == "float32"
     assert np.all(np.isfinite(logits))
     np.testing.assert_allclose(np.asarray(model(images, training=False)), logits, atol=1e-6)
-    # Compiled predict vs eager: float32 round-off grows with depth (~1e-5 in Swin-Unet).
-    np.testing.assert_allclose(model.predict(images, verbose=0), logits, rtol=1e-5, atol=1e-5)
+    # Compiled predict vs eager: float32 round-off grows with depth (up to ~2e-5 in Swin-Unet).
+    np.testing.assert_allclose(model.predict(images, verbose=0), logits, atol=1e-4)
 
     config = model.get_config()
     rebuilt = model.__class__.from_config(config)

@@ -1,0 +1,389 @@
+"""GDCLD landslide viewer: look at a model's landslide map of a scene, and where it is wrong.
+
+Run:
+    streamlit run apps/viewer.py                      # demo weights on a generated demo scene
+    streamlit run apps/viewer.py -- --data /scenes    # also pick scenes from a folder
+
+The page runs `gdcld_zoo.scene` whole-scene inference with the chosen weights
+and shows the scene, the probability heat map, the mask over the scene
+(threshold and opacity adjustable without re-running the model) and, with a
+label, an error map (TP/FP/FN) and the paper's metrics; then landslide counts,
+areas, an area-frequency histogram and downloads of the mask, probability map
+and polygons. Large scenes are shown as downsampled overviews with a zoom
+window; the full-resolution scene never goes to the browser.
+
+All the work is done by the library (`gdcld_zoo.weights`, `gdcld_zoo.scene`,
+`gdcld_zoo.scene.overview`, `gdcld_zoo.scene.inputs`); this file only lays out
+the page. Environment: `GDCLD_ZOO_VIEWER_DATA` is the data folder when
+`--data` is not given; files go to `$GDCLD_ZOO_HOME/viewer/`.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+import gdcld_zoo
+from gdcld_zoo.errors import GdcldZooError
+from gdcld_zoo.scene import D4Engine, SlidingWindowPredictor, make_engine
+from gdcld_zoo.scene import inputs, overview
+from gdcld_zoo.scene.source import check_bands_argument
+from gdcld_zoo.weights.sources import home_dir
+
+ENV_DATA = "GDCLD_ZOO_VIEWER_DATA"
+TILE_SIZES = (128, 256, 384, 512, 768, 1024, 1536, 2048)
+ZOOMS = (1, 2, 4, 8, 16, 32, 64)
+LARGEST_ROWS = 10
+BAD_INPUT = (GdcldZooError, RasterioError, OSError)
+
+
+def parse_args(argv):
+    """`--data DIR` after streamlit's `--`; unknown arguments are ignored."""
+    parser = argparse.ArgumentParser(prog="viewer", allow_abbrev=False, add_help=False)
+    parser.add_argument("--data", default=os.environ.get(ENV_DATA) or None)
+    args, _ = parser.parse_known_args(argv)
+    return args
+
+
+def work_dir():
+    return home_dir() / "viewer"
+
+
+def file_stamp(path):
+    """Identity of a file's content for cache keys: size and modification time."""
+    stat = Path(path).stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@st.cache_resource(show_spinner="Loading the weights...", max_entries=4)
+def load_engine(tag, sha256):
+    """The model of a weight tag as an engine (one per tag and file hash)."""
+    return make_engine(tag)
+
+
+def run_model(tag, sha256, scene, stamp, tile_size, overlap, tta, bands, progress=None):
+    """Outputs and summary of the weights on a scene with these settings, running the model only once.
+
+    Runs are kept on disk, in a folder named by a hash of the settings, so a
+    result survives restarts; `predict_scene` writes its files atomically, so
+    a summary file means a complete run. (Not `st.cache_data`: a cached
+    function cannot drive the progress bar of the page.)
+    """
+    key = json.dumps([tag, sha256, scene, stamp, tile_size, overlap, tta, bands])
+    out_dir = work_dir() / "runs" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    summary_path = out_dir / f"{Path(scene).stem}_summary.json"
+    if not summary_path.is_file():
+        engine = load_engine(tag, sha256)
+        engine = D4Engine(engine) if tta else engine
+        if progress is not None:
+            engine = inputs.ProgressEngine(engine, progress)
+        predictor = SlidingWindowPredictor(engine, tile_size=tile_size, overlap=overlap, progress=False)
+        predictor.predict(scene, out_dir, bands=bands or None)
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    return {"outputs": {kind: str(out_dir / name) for kind, name in summary["outputs"].items()}, "summary": summary}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def count_tiles(tag, sha256, scene, stamp, tile_size, overlap, bands):
+    """Windows the run will predict (checks the scene's bands against the weights first)."""
+    predictor = SlidingWindowPredictor(load_engine(tag, sha256), tile_size=tile_size, overlap=overlap,
+                                       progress=False)
+    return predictor.prepare(scene, bands or None).grid.num_tiles
+
+
+@st.cache_data(show_spinner="Thresholding...", max_entries=64)
+def landslides_at(prob_path, stamp, threshold):
+    """Mask, polygons and landslide table of a probability map at a threshold."""
+    out = overview.rethreshold(prob_path, threshold, Path(prob_path).parent / f"threshold_{threshold:.4f}")
+    return {**out, "rows": overview.read_landslides(out["landslides"])}
+
+
+@st.cache_data(show_spinner="Comparing with the label...", max_entries=64)
+def metrics_at(prob_path, stamp, label_path, label_stamp, threshold):
+    return overview.threshold_metrics(prob_path, label_path, threshold)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def picture(kind, path, stamp, window, max_side, bands=None):
+    """A decimated read: `image` (RGB), `prob` (codes, valid) or `label`."""
+    window = Window(*window) if window else None
+    if kind == "image":
+        return overview.read_image(path, bands, window, max_side)
+    if kind == "prob":
+        return overview.read_probability(path, window, max_side)
+    return overview.read_label(path, window, max_side)
+
+
+def show_error(error, hint=""):
+    st.error(f"{error}{' ' + hint if hint else ''}")
+
+
+def pick_weights():
+    """Sidebar weights choice: the record, or None when no weights are registered."""
+    try:
+        records = gdcld_zoo.list_weights()
+    except GdcldZooError as error:
+        st.sidebar.error(str(error))
+        records = []
+    if not records:
+        return None
+    tags = [r.tag for r in records]
+    default = tags.index("demo") if "demo" in tags else 0
+    tag = st.sidebar.selectbox("Weights", tags, index=default,
+                               format_func=lambda t: f"{t} ({records[tags.index(t)].model})",
+                               help="Every weight record: shipped, GDCLD_ZOO_REGISTRY and your own trained runs.")
+    return records[tags.index(tag)]
+
+
+def pick_scene(data_folder):
+    """Sidebar scene choice: (scene path, label path or None, display name); None when nothing chosen yet."""
+    sources = ["Demo scene"] + (["Data folder"] if data_folder else []) + ["Upload"]
+    source = st.sidebar.radio("Scene", sources, horizontal=True)
+    if source == "Demo scene":
+        scene, label = inputs.demo_scene(work_dir() / "demo")
+        st.sidebar.caption("A synthetic scene with its label (gdcld_zoo.data.synthetic).")
+        return scene, label, "demo scene"
+    if source == "Data folder":
+        scenes = data_folder.scenes()
+        if not scenes:
+            st.sidebar.warning(f"No raster files in {data_folder.root}.")
+            return None
+        name = st.sidebar.selectbox("File", scenes)
+        labels = ["(no label)"] + data_folder.labels()
+        paired = data_folder.label_for(name)
+        label_name = st.sidebar.selectbox("Label", labels, index=labels.index(paired) if paired else 0)
+        scene = data_folder.resolve(name)
+        label = data_folder.resolve(label_name) if label_name != labels[0] else None
+        return scene, label, name
+    limit_mb = inputs.MAX_UPLOAD_BYTES / 1024**2
+    upload = st.sidebar.file_uploader(f"Scene GeoTIFF (up to {limit_mb:.0f} MB)", key="scene_upload")
+    label_upload = st.sidebar.file_uploader("Label GeoTIFF (optional: 1 landslide, 0 background)",
+                                            key="label_upload")
+    if upload is None:
+        st.info("Upload a GeoTIFF scene in the sidebar.")
+        return None
+    folder = work_dir() / "uploads"
+    scene = inputs.save_upload(upload.name, upload.getvalue(), folder)
+    label = None
+    if label_upload is not None:
+        try:
+            label = inputs.save_upload(label_upload.name, label_upload.getvalue(), folder)
+        except GdcldZooError as error:
+            show_error(error, "Continuing without a label.")
+    return scene, label, upload.name
+
+
+def pick_run_settings(record):
+    st.sidebar.subheader("Inference")
+    bands_text = st.sidebar.text_input(
+        "Bands", "", placeholder="automatic", help="1-based scene bands fed to the model, e.g. 3,2,1 "
+        "for a BGR(N) scene. Empty: chosen from the scene's colour interpretation or the weights.")
+    tiles = sorted(set(TILE_SIZES) | {record.tile_size})
+    tile_size = st.sidebar.selectbox("Tile size (px)", tiles, index=tiles.index(record.tile_size),
+                                     key=f"tile_{record.tag}")
+    overlap = st.sidebar.slider("Overlap (px)", 0, tile_size // 2, min(128, tile_size // 4), step=16,
+                                key=f"overlap_{record.tag}_{tile_size}")
+    tta = st.sidebar.checkbox("Test-time augmentation (D4, 8x slower)", False)
+    return bands_text.strip(), tile_size, overlap, tta
+
+
+def pick_view(record, height, width):
+    st.sidebar.subheader("Display")
+    threshold = st.sidebar.slider("Threshold", 0.0, 1.0, float(record.threshold), step=0.01,
+                                  key=f"threshold_{record.tag}",
+                                  help="Re-thresholds the probability map; the model does not run again.")
+    opacity = st.sidebar.slider("Mask opacity", 0.0, 1.0, 0.5, step=0.05)
+    zooms = [z for z in ZOOMS if z == 1 or max(height, width) / z >= 64]
+    zoom = st.sidebar.select_slider("Zoom", zooms, value=1, format_func=lambda z: f"{z}x")
+    centre = (0.5, 0.5)
+    if zoom > 1:
+        centre = (st.sidebar.slider("Window centre, down (%)", 0, 100, 50) / 100,
+                  st.sidebar.slider("Window centre, across (%)", 0, 100, 50) / 100)
+    return threshold, opacity, zoom, centre
+
+
+def legend():
+    swatches = " &nbsp; ".join(
+        f"<span style='display:inline-block;width:0.9em;height:0.9em;background:rgb{overview.ERROR_COLOURS[k]};"
+        f"vertical-align:middle'></span> {k}: {overview.ERROR_NAMES[k]}" for k in ("TP", "FP", "FN"))
+    st.markdown(swatches, unsafe_allow_html=True)
+
+
+def locator(scene, stamp, info, window, bands):
+    """The whole-scene thumbnail with the zoom window outlined."""
+    thumb = picture("image", str(scene), stamp, None, 256, bands).copy()
+    sy, sx = thumb.shape[0] / info["height"], thumb.shape[1] / info["width"]
+    r0, c0 = int(window.row_off * sy), int(window.col_off * sx)
+    r1 = min(thumb.shape[0] - 1, int((window.row_off + window.height) * sy))
+    c1 = min(thumb.shape[1] - 1, int((window.col_off + window.width) * sx))
+    for rows, cols in (((r0, r1 + 1), (c0, c0 + 2)), ((r0, r1 + 1), (c1 - 1, c1 + 1)),
+                       ((r0, r0 + 2), (c0, c1 + 1)), ((r1 - 1, r1 + 1), (c0, c1 + 1))):
+        thumb[slice(*rows), slice(*cols)] = (255, 255, 0)
+    st.sidebar.image(thumb, caption="Zoom window", width="stretch")
+
+
+def landslide_statistics(found, summary):
+    st.subheader("Landslides")
+    units = found["units"]
+    key = "area_m2" if units == "m2" else "area_px"
+    cols = st.columns(4)
+    cols[0].metric("Landslides", f"{found['n_landslides']}")
+    if units == "m2":
+        cols[1].metric("Total area", f"{found['landslide_area'] / 1e6:.4f} km²")
+        valid = summary.get("valid_area_km2")
+        share = found["landslide_area"] / 1e6 / valid if valid else 0.0
+        cols[2].metric("Share of mapped area", f"{100 * share:.2f} %")
+    else:
+        cols[1].metric("Total area", f"{found['landslide_area']:.0f} px")
+        cols[2].metric("Share of mapped area", "n/a (no CRS)")
+    cols[3].metric("Largest", f"{found['rows'][0][key]:,.0f} {'m²' if units == 'm2' else 'px'}"
+                   if found["rows"] else "-")
+    if not found["rows"]:
+        st.caption("No landslide at this threshold.")
+        return
+    left, right = st.columns(2)
+    unit = "m²" if units == "m2" else "px"
+    bins = overview.area_frequency([r[key] for r in found["rows"]])
+    histogram = pd.DataFrame({"area": [f"{lo:,.0f}-{hi:,.0f}" for lo, hi, _ in bins],
+                              "landslides": [n for _, _, n in bins]})
+    left.markdown(f"**Area-frequency** (logarithmic bins, {unit})")
+    left.bar_chart(histogram, x="area", y="landslides", sort=False)
+    right.markdown(f"**Largest {min(LARGEST_ROWS, len(found['rows']))} landslides**")
+    right.dataframe(pd.DataFrame(found["rows"][:LARGEST_ROWS]), hide_index=True, width="stretch", column_config={
+        key: st.column_config.NumberColumn(f"area ({unit})", format="%.1f"),
+        "lon": st.column_config.NumberColumn("longitude", format="%.5f"),
+        "lat": st.column_config.NumberColumn("latitude", format="%.5f")})
+
+
+def downloads(found, run, threshold):
+    """Mask and polygons at the page's threshold (named with it), probability map and run summary."""
+    st.subheader("Downloads")
+    cols = st.columns(4)
+    at = f"_t{threshold:.2f}"
+    files = ((cols[0], "Mask GeoTIFF", found["mask"], at, "image/tiff"),
+             (cols[1], "Probability GeoTIFF", run["outputs"]["prob.tif"], "", "image/tiff"),
+             (cols[2], "Polygons GeoJSON", found["landslides"], at, "application/geo+json"),
+             (cols[3], "Summary JSON", run["outputs"]["summary.json"], "", "application/json"))
+    for column, label, path, suffix, mime in files:
+        path = Path(path)
+        name = path.name.replace(".", f"{suffix}.", 1)
+        column.download_button(label, path.read_bytes(), file_name=name, mime=mime, key=f"download_{label}")
+
+
+def main():
+    st.set_page_config(page_title="GDCLD landslide viewer", layout="wide")
+    st.title("GDCLD landslide viewer")
+    args = parse_args(sys.argv[1:])
+    data_folder = None
+    if args.data:
+        try:
+            data_folder = inputs.DataFolder(args.data)
+        except GdcldZooError as error:
+            st.sidebar.error(str(error))
+    record = pick_weights()
+    try:
+        chosen = pick_scene(data_folder)
+    except BAD_INPUT as error:
+        show_error(error)
+        return
+    if chosen is None:
+        return
+    scene, label, name = chosen
+    stamp = file_stamp(scene)
+    try:
+        info = inputs.scene_info(scene)
+    except BAD_INPUT as error:
+        show_error(error)
+        return
+    res = f", {info['resolution'][0]:g} {'m' if info['crs'] else 'units'}/px" if info["crs"] else ""
+    st.caption(f"**{name}**: {info['width']} x {info['height']} px, {info['bands']} band(s) "
+               f"({', '.join(info['dtypes'])}), {info['crs'] or 'no CRS'}{res}")
+    if record is None:
+        st.warning("No weights are registered, so there is nothing to run. Register weights with "
+                   "`gdcld-zoo weights add FILE --tag TAG --model MODEL` (or train a model with "
+                   "`gdcld-zoo train`), then reload this page.")
+        st.image(picture("image", str(scene), stamp, None, overview.MAX_SIDE), caption="Scene",
+                 width="stretch")
+        return
+    bands_text, tile_size, overlap, tta = pick_run_settings(record)
+    threshold, opacity, zoom, centre = pick_view(record, info["height"], info["width"])
+    if label is not None:
+        try:
+            overview.check_label(label, scene)
+        except BAD_INPUT as error:
+            show_error(error, "Continuing without a label.")
+            label = None
+    try:
+        bands = check_bands_argument(bands_text) if bands_text else None
+        bands = list(bands) if bands else None
+        total = count_tiles(record.tag, record.sha256, str(scene), stamp, tile_size, overlap, bands)
+        bar = st.progress(0.0, text=f"Running {record.tag} on {total} tile(s)...")
+
+        def progress(tiles):
+            bar.progress(min(1.0, tiles / total), text=f"Running {record.tag}: {tiles} of {total} tile(s)")
+
+        run = run_model(record.tag, record.sha256, str(scene), stamp, tile_size, overlap, tta, bands, progress)
+        bar.empty()
+    except BAD_INPUT as error:
+        hint = "Enter the bands in the sidebar (Bands), e.g. 1,2,3." if "band" in str(error) else ""
+        show_error(error, hint)
+        st.image(picture("image", str(scene), stamp, None, overview.MAX_SIDE), caption="Scene", width="stretch")
+        return
+    summary = run["summary"]
+    prob_path = run["outputs"]["prob.tif"]
+    prob_stamp = file_stamp(prob_path)
+    found = landslides_at(prob_path, prob_stamp, threshold)
+
+    window = overview.zoom_window(info["height"], info["width"], zoom, centre)
+    key = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+    display = tuple(summary["bands"])
+    image = picture("image", str(scene), stamp, key, overview.MAX_SIDE, display)
+    codes, valid = picture("prob", prob_path, prob_stamp, key, overview.MAX_SIDE)
+    selected = valid & (codes >= overview.threshold_code(threshold))
+    if zoom > 1:
+        locator(scene, stamp, info, window, display)
+    scale = image.shape[1] / key[2]
+    where = (f"window rows {key[1]}-{key[1] + key[3]}, columns {key[0]}-{key[0] + key[2]}" if zoom > 1
+             else "whole scene")
+    st.caption(f"{summary['model_tag']} · tiles {summary['tile_size']} px, overlap {summary['overlap']} px"
+               f"{', TTA' if summary['tta'] else ''} · bands {summary['bands']} ({summary['bands_from']}) · "
+               f"model {summary['timings_s']['model']:.1f} s · shown: {where} at {min(scale, 1.0):.2g}x")
+
+    top = st.columns(2)
+    top[0].image(image, caption="Scene", width="stretch")
+    top[1].image(overview.heat_map(codes, valid), caption="Landslide probability (dark 0 → bright 1)",
+                 width="stretch")
+    bottom = st.columns(2)
+    bottom[0].image(overview.overlay(image, selected, opacity=opacity),
+                    caption=f"Mask at threshold {threshold:.2f} (red)", width="stretch")
+    if label is not None:
+        truth = picture("label", str(label), file_stamp(label), key, overview.MAX_SIDE)
+        bottom[1].image(overview.error_map(image, truth, selected, opacity=max(opacity, 0.5)),
+                        caption="Errors against the label", width="stretch")
+        with bottom[1]:
+            legend()
+        try:
+            values, counts = metrics_at(prob_path, prob_stamp, str(label), file_stamp(label), threshold)
+        except BAD_INPUT as error:
+            show_error(error)
+        else:
+            st.subheader(f"Metrics at threshold {threshold:.2f} (whole scene, every pixel)")
+            table = pd.DataFrame([{"Precision": values["precision"], "Recall": values["recall"],
+                                   "F1": values["f1"], "IoU": values["iou"], "mIoU": values["miou"]}]) * 100
+            st.table(table.rename(index={0: "%"}).style.format("{:.2f}"))
+            st.caption(f"Pixels: {counts['tp']:,} TP, {counts['fp']:,} FP, {counts['fn']:,} FN, "
+                       f"{counts['tn']:,} TN (label 255 and nodata left out).")
+    else:
+        bottom[1].info("Add a label GeoTIFF (1 landslide, 0 background) to see errors and metrics.")
+    landslide_statistics(found, summary)
+    downloads(found, run, threshold)
+
+
+main()

@@ -1,0 +1,72 @@
+"""Keras vs ONNX Runtime latency of exported models on this machine.
+
+For each model: build it (random weights), export it with
+`gdcld_zoo.export_onnx` at a fixed tile size (checked against Keras), and time
+one tile (batch 1) through the same raw pixels -> probabilities function
+compiled by TensorFlow (`tf.function`, the Keras model called with
+`training=False`) and through an ONNX Runtime CPU session. Prints median
+and range of `--repeats` runs after warm-up, and the Keras / ONNX Runtime ratio.
+
+    python benchmarks/onnx.py [--models segformer_b0 segformer_b4 unet deeplabv3_r50] [--size 512]
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+
+def _time(fn, repeats, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["segformer_b0", "segformer_b4", "unet", "deeplabv3_r50"])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    import keras
+    import onnxruntime
+    import tensorflow as tf
+
+    from gdcld_zoo import build_model
+    from gdcld_zoo.export import export_onnx, probability_function
+    from gdcld_zoo.preprocessing import Preprocessing
+
+    print(f"onnxruntime {onnxruntime.__version__}, CPU threads {os.cpu_count()}; "
+          f"1x{args.size}x{args.size}x3 raw pixels -> probabilities; median (min-max) of {args.repeats} runs")
+    print(f"{'model':<16}{'Keras ms':>20}{'ONNX Runtime ms':>22}{'Keras/ORT':>11}{'export s':>10}")
+    pixels = np.random.default_rng(0).uniform(0, 255, (1, args.size, args.size, 3)).astype("float32")
+    for name in args.models:
+        model = build_model(name, input_shape=(args.size, args.size, 3))
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            path = export_onnx(model, os.path.join(folder, f"{name}.onnx"), tile_size=args.size)
+            export_seconds = time.perf_counter() - start
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        probabilities = tf.function(probability_function(model, Preprocessing()))
+        keras_times = _time(lambda: probabilities(pixels).numpy(), args.repeats)
+        onnx_times = _time(lambda: session.run(["probabilities"], {"pixels": pixels}), args.repeats)
+        k, o = statistics.median(keras_times) * 1e3, statistics.median(onnx_times) * 1e3
+        print(f"{name:<16}{k:>9.0f} ({min(keras_times) * 1e3:.0f}-{max(keras_times) * 1e3:.0f})"
+              f"{o:>11.0f} ({min(onnx_times) * 1e3:.0f}-{max(onnx_times) * 1e3:.0f})"
+              f"{k / o:>11.2f}{export_seconds:>10.0f}")
+        keras.backend.clear_session()
+
+
+if __name__ == "__main__":
+    main()

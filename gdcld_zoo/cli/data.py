@@ -1,0 +1,66 @@
+"""`gdcld-zoo data check ROOT`: validate a dataset before training."""
+
+import sys
+
+from gdcld_zoo.data.checks import check_dataset, format_report
+from gdcld_zoo.errors import InvalidInputError
+from gdcld_zoo.preprocessing import Preprocessing
+
+
+def _numbers(text, kind, what):
+    try:
+        return tuple(kind(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidInputError(f"{what} must be comma-separated numbers, got {text!r}.") from None
+
+
+def preprocessing_from_args(args):
+    """The band spec named by --bands/--dtype/--scale, or None for strict 8-bit RGB."""
+    if args.bands is None and args.dtype is None and args.scale is None:
+        return None
+    bands = _numbers(args.bands, int, "--bands") if args.bands else (1, 2, 3)
+    dtype = args.dtype or "uint8"
+    default_scale = 255.0 if dtype == "uint8" else 10000.0
+    scale = _numbers(args.scale, float, "--scale") if args.scale else (default_scale,)
+    if len(scale) == 1:
+        scale = scale * len(bands)
+    return Preprocessing(
+        bands=bands,
+        band_names=tuple(f"band_{b}" for b in bands),
+        dtype=dtype,
+        scale=scale,
+        mean=(0.0,) * len(bands),
+        std=(1.0,) * len(bands),
+    )
+
+
+def run_check(args):
+    report = check_dataset(
+        args.root,
+        splits=args.split or None,
+        preprocessing=preprocessing_from_args(args),
+        read_pixels=not args.headers_only,
+        jobs=args.jobs,
+    )
+    print(format_report(report))
+    sys.stdout.flush()
+    return 0 if report.ok else 1
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("data", help="inspect and validate datasets")
+    commands = parser.add_subparsers(dest="data_command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="validate every image/label pair and summarise each split",
+        description="Open every image and label, report bad files with the reason and a "
+        "summary per split. Exit code 1 if any pair is bad.",
+    )
+    check.add_argument("root", help="dataset root (train/val/test folders), split folder or CSV manifest")
+    check.add_argument("--split", action="append", help="split to check (repeatable); default: all present")
+    check.add_argument("--bands", help="1-based bands to read, e.g. 3,2,1 (default: exactly 3 uint8 bands)")
+    check.add_argument("--dtype", help="expected image dtype, e.g. uint16")
+    check.add_argument("--scale", help="per-band divisor(s), e.g. 10000")
+    check.add_argument("--headers-only", action="store_true", help="open files without decoding pixels")
+    check.add_argument("--jobs", type=int, default=4, help="reader threads (default 4)")
+    check.set_defaults(func=run_check)

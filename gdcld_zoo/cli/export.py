@@ -1,0 +1,38 @@
+"""`gdcld-zoo export WEIGHTS OUT.onnx`: ONNX export checked against Keras."""
+
+
+def run(args):
+    from gdcld_zoo.export import export_onnx, read_onnx_metadata
+    from gdcld_zoo.weights import load_pretrained
+
+    model = load_pretrained(args.weights)
+    path = export_onnx(
+        model,
+        args.output,
+        opset=args.opset,
+        dynamic_batch=not args.fixed_batch,
+        check=not args.no_check,
+        tile_size=args.tile_size,
+        fp16=args.fp16,
+    )
+    metadata = read_onnx_metadata(path)
+    size = f"{args.tile_size}x{args.tile_size}" if args.tile_size else "any multiple of 32"
+    checked = "not checked" if args.no_check else "checked against Keras with ONNX Runtime"
+    print(f"Wrote {path} ({metadata['model']}, {metadata['precision']}, tiles {size}; {checked}).")
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="export weights to ONNX (raw pixels in, probabilities out)",
+        description="Export a model to ONNX with its normalisation inside the graph; "
+        "the graph takes raw pixel values and returns class probabilities.",
+    )
+    parser.add_argument("weights", help="weight tag, training run folder, or .weights.h5/.keras file")
+    parser.add_argument("output", help="the .onnx file to write")
+    parser.add_argument("--tile-size", type=int, default=None, help="fix height and width (default: free)")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--fp16", action="store_true", help="float16 weights and compute")
+    parser.add_argument("--fixed-batch", action="store_true", help="batch size 1 instead of free")
+    parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime comparison")
+    parser.set_defaults(func=run)

@@ -1,0 +1,65 @@
+"""`gdcld-zoo predict WEIGHTS SCENE... --out DIR`: whole-scene landslide maps."""
+
+import logging
+import sys
+
+from gdcld_zoo.errors import GdcldZooError
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def run_predict(args):
+    from gdcld_zoo.scene import SlidingWindowPredictor
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    predictor = SlidingWindowPredictor(
+        args.weights, tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size,
+        tta=args.tta, engine_name=args.engine, progress=not args.quiet,
+    )
+    failed = 0
+    for scene in args.scenes:
+        try:
+            result = predictor.predict(scene, args.out, threshold=args.threshold, bands=args.bands,
+                                       min_area_m2=args.min_area)
+        except GdcldZooError as error:
+            if len(args.scenes) == 1:
+                raise
+            print(f"gdcld-zoo predict: error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        s = result.summary
+        area = (f"{s['landslide_area_km2']:.6f} km2" if s["landslide_area_km2"] is not None
+                else f"{s['landslide_area_px']} px (no CRS)")
+        print(f"{scene}: {s['n_landslides']} landslides, {area}, bands {s['bands']} ({s['bands_from']}), "
+              f"{s['n_tiles']} tiles in {s['timings_s']['total']:.1f} s -> {result.outputs['summary.json']}")
+    return 2 if failed else 0
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "predict",
+        help="map landslides over whole GeoTIFF scenes",
+        description="Write <stem>_prob.tif, <stem>_mask.tif, <stem>_landslides.geojson (WGS84) and "
+        "<stem>_summary.json per scene.",
+    )
+    parser.add_argument("weights", help="weight tag (e.g. demo), run folder, weight file, or .onnx with --engine onnx")
+    parser.add_argument("scenes", nargs="+", metavar="SCENE", help="GeoTIFF scenes")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--tile-size", type=positive_int, default=None,
+                        help="window in pixels, a multiple of 32 (default: the weights' tile size)")
+    parser.add_argument("--overlap", type=int, default=None,
+                        help="overlap of windows in pixels (default 128, or a quarter of smaller tiles)")
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="windows per model call (default 4)")
+    parser.add_argument("--threshold", type=float, default=None, help="probability threshold (default: the weights')")
+    parser.add_argument("--tta", action="store_true", help="average the 8 flips/rotations of each window")
+    parser.add_argument("--bands", default=None, help="1-based bands in model order, e.g. 3,2,1")
+    parser.add_argument("--min-area", type=float, default=0.0, metavar="M2",
+                        help="drop polygons smaller than this ground area in m2")
+    parser.add_argument("--engine", choices=("keras", "onnx"), default="keras", help="inference engine")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_predict)

@@ -1,0 +1,267 @@
+"""ONNX export of any gdcld_zoo model, verified against Keras with ONNX Runtime.
+
+The exported graph is self-contained for GIS plugins and C++ services: it takes
+raw pixel values (float32, bands in the order of the weight record's
+`Preprocessing`, e.g. 0–255 for 8-bit RGB), applies the record's scaling and
+normalisation inside the graph, and returns probabilities (sigmoid for one
+class, softmax over classes otherwise) at the input resolution. The weight
+record travels in the file's `metadata_props` (model, tag, bands,
+normalisation, threshold, tile size, gdcld_zoo version).
+
+Conversion goes through tf2onnx on a `tf.function` that calls the model with
+`training=False` explicitly, so no layer can be traced in training mode.
+Exporting a model twice gives files that compute bit-identical outputs; the
+bytes themselves can differ, because TensorFlow's grappler constant folding,
+which tf2onnx runs, does not always fold the same constants.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from gdcld_zoo.errors import GdcldZooError, InvalidInputError
+from gdcld_zoo.preprocessing import Preprocessing
+from gdcld_zoo.scene.engines import Engine
+
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "probabilities"
+# Largest |ONNX Runtime - Keras| difference in probability that `check` accepts.
+FLOAT32_TOLERANCE = 1e-4
+FLOAT16_TOLERANCE = 1e-2
+
+
+class ExportError(GdcldZooError):
+    """An export that failed or whose ONNX graph disagrees with the Keras model."""
+
+
+def _export_settings(model, record, tile_size):
+    """Preprocessing, tile size and metadata for `model` (from its weight record if any)."""
+    from gdcld_zoo import __version__
+
+    channels = model.input_shape[-1]
+    preprocessing = record.preprocessing if record is not None else Preprocessing()
+    if preprocessing.num_bands != channels:
+        raise InvalidInputError(
+            f"The model takes {channels} bands but its preprocessing describes "
+            f"{preprocessing.num_bands} ({preprocessing.band_names}); export a model loaded with "
+            "gdcld_zoo.load_pretrained so its weight record says which bands it reads."
+        )
+    if tile_size is not None and (tile_size <= 0 or tile_size % 32):
+        raise InvalidInputError(f"tile_size must be a positive multiple of 32, got {tile_size}.")
+    metadata = {
+        "model": record.model if record is not None else model.name,
+        "tag": record.tag if record is not None else "",
+        "preprocessing": json.dumps(preprocessing.to_dict()),
+        "threshold": str(record.threshold if record is not None else 0.5),
+        "tile_size": str(tile_size or ""),
+        "num_classes": str(model.output_shape[-1]),
+        "input": f"{INPUT_NAME}: raw pixel values, float32 (batch, height, width, bands)",
+        "output": f"{OUTPUT_NAME}: class probabilities (batch, height, width, classes)",
+        "gdcld_zoo_version": __version__,
+    }
+    return preprocessing, metadata
+
+
+def probability_function(model, preprocessing):
+    """Raw pixels -> probabilities, the function that is exported (and checked against)."""
+    import tensorflow as tf
+
+    # numpy, not tf.constant: captured eager tensors would become ONNX graph inputs.
+    scale = np.asarray(preprocessing.scale, "float32")
+    mean = np.asarray(preprocessing.mean, "float32")
+    std = np.asarray(preprocessing.std, "float32")
+    multi_class = model.output_shape[-1] > 1
+
+    def probabilities(pixels):
+        logits = model((pixels / scale - mean) / std, training=False)
+        return tf.nn.softmax(logits, axis=-1) if multi_class else tf.sigmoid(logits)
+
+    return probabilities
+
+
+@contextlib.contextmanager
+def _atomic_path(path):
+    """A temporary file next to `path`, renamed onto it only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        yield pathlib.Path(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def check_onnx(onnx_path, reference, bands, tile_size, batch_sizes, scale, tolerance):
+    """Run the ONNX file and `reference` on the same random raw pixels; raise if they differ."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for batch in batch_sizes:
+        pixels = (rng.random((batch, tile_size, tile_size, bands)) * np.asarray(scale)).astype("float32")
+        expected = np.asarray(reference(pixels))
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
+        if got.shape != expected.shape:
+            raise ExportError(f"ONNX output shape {got.shape} differs from Keras {expected.shape} at batch {batch}.")
+        difference = float(np.max(np.abs(got.astype("float32") - expected)))
+        worst = max(worst, difference)
+        if not difference <= tolerance:
+            raise ExportError(
+                f"ONNX Runtime and Keras disagree at batch {batch}, {tile_size}x{tile_size}: "
+                f"max |difference| in probability {difference:.3g} > tolerance {tolerance:g}."
+            )
+    return worst
+
+
+def export_onnx(
+    model,
+    path,
+    opset=17,
+    dynamic_batch=True,
+    check=True,
+    tile_size=None,
+    fp16=False,
+    record=None,
+):
+    """Export `model` to ONNX with normalisation inside and probabilities out.
+
+    Args:
+        model: A gdcld_zoo model (from `build_model` or `load_pretrained`).
+        path: Output `.onnx` file; written under a temporary name and renamed
+            only after conversion (and the check) succeeded.
+        opset: ONNX opset.
+        dynamic_batch: Leave the batch dimension free; otherwise batch 1.
+        check: Run ONNX Runtime at batch 1 and 2 (1 if the batch is fixed) on
+            random raw pixels and compare with Keras (`training=False`); raise
+            `ExportError` with the numbers if the probabilities differ by more
+            than 1e-4 (1e-2 with `fp16`).
+        tile_size: Fix height and width to this size (a multiple of 32);
+            None leaves them free (any multiple of 32 at run time).
+        fp16: Store weights and compute in float16, inputs and outputs stay float32.
+        record: The `WeightRecord` to embed; default: the one `load_pretrained`
+            attached to the model, else RGB 8-bit with ImageNet normalisation.
+
+    Returns:
+        The path of the ONNX file.
+
+    Example:
+    >>> import gdcld_zoo
+    >>> model = gdcld_zoo.build_model("segformer_tiny")
+    >>> export_onnx(model, tmp_dir / "tiny.onnx", tile_size=64).name
+    'tiny.onnx'
+    """
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    from gdcld_zoo.weights import get_weight_record
+
+    path = pathlib.Path(path)
+    record = record if record is not None else get_weight_record(model)
+    preprocessing, metadata = _export_settings(model, record, tile_size)
+    bands = preprocessing.num_bands
+    spec = [tf.TensorSpec((None if dynamic_batch else 1, tile_size, tile_size, bands), tf.float32, INPUT_NAME)]
+    probabilities = probability_function(model, preprocessing)
+    function = tf.function(lambda pixels: {OUTPUT_NAME: probabilities(pixels)}, input_signature=spec)
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
+    except Exception as error:  # tf2onnx raises many unrelated types
+        raise ExportError(f"tf2onnx could not convert {metadata['model']}: {error}") from error
+    if fp16:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        proto = convert_float_to_float16(proto, keep_io_types=True)
+    metadata["precision"] = "float16" if fp16 else "float32"
+    onnx.helper.set_model_props(proto, metadata)
+    proto.producer_name = "gdcld_zoo"
+    with _atomic_path(path) as temporary:
+        onnx.save(proto, temporary)
+        if check:
+            check_onnx(
+                temporary,
+                probabilities,
+                bands,
+                tile_size or 64,
+                (1, 2) if dynamic_batch else (1,),
+                preprocessing.scale,
+                FLOAT16_TOLERANCE if fp16 else FLOAT32_TOLERANCE,
+            )
+    return path
+
+
+def read_onnx_metadata(path):
+    """The gdcld_zoo metadata of an exported file, with `preprocessing` as a `Preprocessing`."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as error:
+        raise InvalidInputError(f"{path} is not a readable ONNX file: {error}") from error
+    metadata = {prop.key: prop.value for prop in proto.metadata_props}
+    if "preprocessing" not in metadata:
+        raise InvalidInputError(
+            f"{path} has no gdcld_zoo metadata; export it with `gdcld-zoo export` or gdcld_zoo.export_onnx."
+        )
+    metadata["preprocessing"] = Preprocessing.from_dict(json.loads(metadata["preprocessing"]))
+    metadata["threshold"] = float(metadata["threshold"])
+    metadata["tile_size"] = int(metadata["tile_size"]) if metadata.get("tile_size") else None
+    metadata["num_classes"] = int(metadata["num_classes"])
+    return metadata
+
+
+class OnnxEngine(Engine):
+    """An exported `.onnx` file as a scene-inference engine (ONNX Runtime).
+
+    Preprocessing, threshold, tag and tile size come from the file's metadata,
+    so `predict_scene("model.onnx", ..., engine="onnx")` needs nothing else.
+    Normalisation runs inside the graph; `predict` feeds raw pixels.
+
+    Args:
+        path: A file written by `export_onnx` / `gdcld-zoo export`.
+        providers: ONNX Runtime execution providers; default all available
+            (CUDA first when onnxruntime-gpu is installed).
+    """
+
+    def __init__(self, path, providers=None):
+        import onnxruntime
+
+        metadata = read_onnx_metadata(path)
+        self.path = pathlib.Path(path)
+        self.preprocessing = metadata["preprocessing"]
+        self.threshold = metadata["threshold"]
+        self.tag = metadata["tag"] or metadata["model"]
+        self.input_size = metadata["tile_size"]
+        self.tile_size = metadata["tile_size"] or 1024
+        self.num_classes = metadata["num_classes"]
+        if self.num_classes > 2:
+            raise InvalidInputError(
+                f"{path} has {self.num_classes} classes; landslide probabilities need 1 or 2."
+            )
+        self.session = onnxruntime.InferenceSession(
+            str(path), providers=providers or onnxruntime.get_available_providers()
+        )
+        batch = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch = batch if isinstance(batch, int) else None
+
+    def predict(self, raw):
+        """Landslide probabilities (N, H, W) float32 for raw tiles (N, H, W, C)."""
+        pixels = np.asarray(raw, "float32")
+        if pixels.shape[-1] != self.num_bands:
+            raise InvalidInputError(
+                f"{self.path.name} takes {self.num_bands} bands {self.preprocessing.band_names}, "
+                f"got tiles of shape {pixels.shape}."
+            )
+        step = self.fixed_batch or len(pixels)
+        outputs = [
+            self.session.run([OUTPUT_NAME], {INPUT_NAME: pixels[i : i + step]})[0]
+            for i in range(0, len(pixels), step)
+        ]
+        probabilities = np.concatenate(outputs)
+        return probabilities[..., -1].astype("float32")

@@ -1,0 +1,183 @@
+"""Scenes for interactive tools: a confined data folder, checked uploads, a demo scene, progress.
+
+The viewer (`apps/viewer.py`) lets people pick scenes from a folder the
+operator chose (`--data DIR`) or upload them. A web page must never reach a
+file outside that folder, so `DataFolder` lists only regular raster files
+inside it and refuses any name that resolves elsewhere (`..`, absolute paths,
+symbolic links leading out). Uploads are size-limited, stored by content hash
+and opened with rasterio before anything else sees them, so a bad file becomes
+one `SceneError` line instead of a crash.
+
+Example:
+>>> import tempfile
+>>> folder = DataFolder(tempfile.mkdtemp())
+>>> folder.scenes()
+[]
+>>> folder.resolve("../etc/passwd")
+Traceback (most recent call last):
+...
+gdcld_zoo.scene.source.SceneError: '../etc/passwd' is outside the data folder; choose a file listed in it.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+from gdcld_zoo.errors import InvalidInputError
+from gdcld_zoo.scene.engines import Engine
+from gdcld_zoo.scene.source import SceneError, open_scene
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
+LABEL_SUFFIX = "_label"
+# Largest upload accepted, in bytes (Streamlit's own default limit is 200 MB).
+MAX_UPLOAD_BYTES = 200 * 1024**2
+DEMO_SHAPE = (768, 1024)
+DEMO_SEED = 7
+
+
+class DataFolder:
+    """The raster files inside one folder (recursively), and nothing outside it.
+
+    Args:
+        root: The folder; must exist.
+    """
+
+    def __init__(self, root):
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise InvalidInputError(f"Data folder {root} does not exist or is not a folder.")
+
+    def _rasters(self):
+        found = []
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(folder) / name
+                if name.startswith(".") or not name.lower().endswith(RASTER_SUFFIXES):
+                    continue
+                if self._inside(path):
+                    found.append(path.relative_to(self.root).as_posix())
+        return sorted(found)
+
+    def _inside(self, path):
+        resolved = Path(path).resolve()
+        return resolved.is_file() and resolved.is_relative_to(self.root)
+
+    def scenes(self):
+        """Relative names of the scenes (rasters not named `*_label.*`), sorted."""
+        return [name for name in self._rasters() if not Path(name).stem.endswith(LABEL_SUFFIX)]
+
+    def labels(self):
+        """Relative names of every raster that may serve as a label, `*_label.*` first."""
+        rasters = self._rasters()
+        return sorted(rasters, key=lambda n: (not Path(n).stem.endswith(LABEL_SUFFIX), n))
+
+    def label_for(self, scene):
+        """The relative name of `<stem>_label.<ext>` next to `scene` if it exists, else None."""
+        stem = Path(scene).stem
+        for name in self._rasters():
+            if Path(name).parent == Path(scene).parent and Path(name).stem == stem + LABEL_SUFFIX:
+                return name
+        return None
+
+    def resolve(self, name):
+        """The absolute path of a file listed in the folder; `SceneError` for anything else."""
+        candidate = (self.root / str(name)).resolve()
+        if not candidate.is_relative_to(self.root):
+            raise SceneError(f"{str(name)!r} is outside the data folder; choose a file listed in it.")
+        if not candidate.is_file():
+            raise SceneError(f"{str(name)!r} is not a file in the data folder {self.root}.")
+        return candidate
+
+
+def save_upload(name, data, folder, max_bytes=None):
+    """Store uploaded bytes under `folder/<sha256[:16]>/<name>` and check they are a raster.
+
+    Args:
+        name: The uploaded file's name (only its final component is used).
+        data: Its bytes.
+        folder: Where uploads are kept.
+        max_bytes: Size limit; default `MAX_UPLOAD_BYTES`.
+
+    Returns:
+        The stored path (the same path for the same content).
+
+    Raises:
+        SceneError: Too large, empty, or not a raster rasterio can read.
+    """
+    limit = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    if len(data) > limit:
+        raise SceneError(
+            f"{name}: {len(data) / 1024**2:.1f} MB is above the upload limit of {limit / 1024**2:.1f} MB; "
+            "put the scene in the data folder (--data DIR) instead."
+        )
+    safe_name = Path(str(name)).name.lstrip(".") or "upload.tif"
+    target = Path(folder) / hashlib.sha256(data).hexdigest()[:16] / safe_name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{safe_name}.part")
+        temp.write_bytes(data)
+        os.replace(temp, target)
+    try:
+        open_scene(target).close()
+    except SceneError as error:
+        raise SceneError(str(error).replace(str(target), safe_name)) from None
+    return target
+
+
+def scene_info(path):
+    """Size, bands, dtypes, CRS and resolution of a raster, for display."""
+    with open_scene(path) as dataset:
+        return {
+            "width": dataset.width,
+            "height": dataset.height,
+            "bands": dataset.count,
+            "dtypes": sorted(set(dataset.dtypes)),
+            "colour_interpretation": [c.name for c in dataset.colorinterp],
+            "crs": dataset.crs.to_string() if dataset.crs else None,
+            "resolution": tuple(abs(r) for r in dataset.res),
+        }
+
+
+def demo_scene(folder, shape=None, seed=DEMO_SEED):
+    """A synthetic RGB scene and its label in `folder` (written once, then reused).
+
+    Returns:
+        (scene_path, label_path).
+    """
+    from gdcld_zoo.data.synthetic import write_synthetic_scene
+
+    height, width = shape or DEMO_SHAPE
+    folder = Path(folder)
+    scene = folder / f"demo_{height}x{width}_seed{seed}.tif"
+    label = folder / f"demo_{height}x{width}_seed{seed}{LABEL_SUFFIX}.tif"
+    if not (scene.is_file() and label.is_file()):
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".{scene.stem}.part"
+        temp.mkdir(exist_ok=True)
+        written, written_label = write_synthetic_scene(temp / scene.name, height, width,
+                                                       label_path=temp / label.name, seed=seed)
+        os.replace(written_label, label)
+        os.replace(written, scene)
+        temp.rmdir()
+    return scene, label
+
+
+class ProgressEngine(Engine):
+    """Wraps an engine and calls `callback(tiles_done)` after every batch it predicts.
+
+    Lets a user interface show a progress bar without the predictor knowing
+    about it; the wrapped engine's attributes are passed through.
+    """
+
+    def __init__(self, engine, callback):
+        self.engine, self.callback = engine, callback
+        self.tiles_done = 0
+        for name in ("preprocessing", "threshold", "tag", "tile_size", "input_size"):
+            setattr(self, name, getattr(engine, name))
+
+    def predict(self, raw):
+        probs = self.engine.predict(raw)
+        self.tiles_done += len(raw)
+        self.callback(self.tiles_done)
+        return probs

@@ -1,0 +1,59 @@
+"""`TrainingModel`: the segmentation model plus what a training run adds to it.
+
+Keras `fit` is the training engine (with `tf.distribute` for several devices).
+This thin wrapper adds two things a plain model lacks:
+
+- augmentation on the batch inside the training step, so with a GPU the
+  random flips, rotations and colour changes run on the GPU after the batch
+  was transferred (as TorchGeo does), never in the CPU input pipeline;
+- the run state a resumed run needs, as non-trainable variables that land in
+  the same checkpoint file as the weights and the optimizer state: epochs
+  completed and the best validation score so far.
+
+The wrapped model is `training_model.model`; its weights alone are what the
+best checkpoint and the weight record hold.
+"""
+
+import keras
+
+
+class TrainingModel(keras.Model):
+    """Wrap `model` for `fit`: on-device augmentation and resumable run state.
+
+    Args:
+        model: A built segmentation `keras.Model` (images -> logits).
+        augmentation: None, or a layer/callable taking and returning
+            `{"images": x, "segmentation_masks": y}` (the Keras image
+            augmentation convention), applied with `training=True` to every
+            training batch; validation batches are never augmented.
+
+    Example:
+    >>> from gdcld_zoo import build_model
+    >>> wrapped = TrainingModel(build_model("segformer_tiny"))
+    >>> int(wrapped.epochs_done.numpy())
+    0
+    """
+
+    def __init__(self, model, augmentation=None, **kwargs):
+        super().__init__(name=kwargs.pop("name", f"training_{model.name}"), **kwargs)
+        self.model = model
+        self.augmentation = augmentation
+        # float32 counters: exact up to 2**24, and every backend and strategy handles them.
+        self.epochs_done = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, dtype="float32", name="epochs_done"
+        )
+        self.best_score = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(-1.0), trainable=False,
+            dtype="float32", name="best_score",
+        )
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.model(inputs, training=training)
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        if self.augmentation is not None:
+            augmented = self.augmentation({"images": x, "segmentation_masks": y}, training=True)
+            x, y = augmented["images"], augmented["segmentation_masks"]
+        return super().train_step((x, y) + tuple(data[2:]))

@@ -1,0 +1,148 @@
+"""The viewer in a real browser: `streamlit run` plus headless Chromium driven over WebDriver.
+
+Needs Debian's `chromium` and `chromium-driver` (skipped without them); the
+WebDriver protocol is spoken with urllib, so no selenium is needed. The
+screenshot is kept (path printed) as a CI artifact: `$GDCLD_ZOO_ARTIFACT_DIR`,
+else pytest's temporary folder.
+"""
+
+import base64
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.apps.conftest import VIEWER, write_registry
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                "--window-size=1400,1000"]
+# Elements of a finished page (Streamlit's data-testid names).
+PAGE_STATE = """
+const count = (id) => document.querySelectorAll(`[data-testid="${id}"]`).length;
+return {images: count("stImage"), downloads: count("stDownloadButton"), tables: count("stTable"),
+        errors: count("stAlertContentError") + count("stException"),
+        running: document.querySelector('[data-testid="stStatusWidget"]') !== null};
+"""
+READY_TIMEOUT_S = 240
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url, process, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer in {timeout_s} s")
+
+
+class WebDriver:
+    """The few W3C WebDriver commands the test needs, over chromedriver's HTTP API."""
+
+    def __init__(self, url):
+        self.url = url
+        caps = {"browserName": "chrome", "goog:chromeOptions": {"binary": CHROMIUM, "args": CHROME_FLAGS}}
+        self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+
+    def _call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())["value"]
+
+    def get(self, url):
+        self._call("POST", f"/session/{self.session}/url", {"url": url})
+
+    def execute(self, script):
+        return self._call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
+
+    def screenshot(self):
+        return base64.b64decode(self._call("GET", f"/session/{self.session}/screenshot"))
+
+    def quit(self):
+        self._call("DELETE", f"/session/{self.session}")
+
+
+@pytest.fixture
+def processes():
+    started = []
+    yield started
+    for process in started:
+        process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.skipif(not (Path(CHROMIUM).exists() and shutil.which("chromedriver")),
+                    reason="needs Debian's chromium and chromium-driver")
+def test_viewer_renders_the_demo_in_headless_chromium(tmp_path, tiny_weights, processes):
+    from PIL import Image
+
+    registry = write_registry(tmp_path / "registry.json", tiny_weights, tile_size=256)
+    env = {**os.environ, "GDCLD_ZOO_HOME": str(tmp_path / "home"), "GDCLD_ZOO_REGISTRY": str(registry),
+           "GDCLD_ZOO_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("GDCLD_ZOO_VIEWER_DATA", None)
+    app_port, driver_port = free_port(), free_port()
+    app_url = f"http://127.0.0.1:{app_port}/"
+    log = open(tmp_path / "streamlit.log", "wb")
+    processes.append(subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(VIEWER), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(app_port), "--browser.gatherUsageStats", "false"],
+        env=env, stdout=log, stderr=subprocess.STDOUT))
+    processes.append(subprocess.Popen(["chromedriver", f"--port={driver_port}"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_for_http(app_url + "_stcore/health", processes[0], 60)
+    wait_for_http(f"http://127.0.0.1:{driver_port}/status", processes[1], 30)
+
+    browser = WebDriver(f"http://127.0.0.1:{driver_port}")
+    try:
+        browser.get(app_url)
+        deadline, state = time.monotonic() + READY_TIMEOUT_S, {}
+        while time.monotonic() < deadline:
+            state = browser.execute(PAGE_STATE)
+            if state["errors"] or (state["images"] >= 4 and state["downloads"] == 4 and not state["running"]):
+                break
+            time.sleep(1)
+        time.sleep(1)  # let images finish painting
+        png = browser.screenshot()
+    finally:
+        browser.quit()
+    artifacts = Path(os.environ.get("GDCLD_ZOO_ARTIFACT_DIR") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "viewer_screenshot.png"
+    shot.write_bytes(png)
+    print(f"viewer screenshot: {shot}")
+    log.close()
+    assert state.get("errors") == 0, (tmp_path / "streamlit.log").read_text()[-3000:]
+    assert state["images"] >= 4 and state["downloads"] == 4 and state["tables"] == 1, state
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), "float32")
+    assert pixels.shape[1] == 1400 and pixels.shape[0] > 600
+    assert pixels.std() > 20, "the screenshot is blank"
+    assert len(np.unique(pixels.reshape(-1, 3).astype("uint8"), axis=0)) > 1000, "too few colours: no images"

@@ -1,0 +1,80 @@
+"""read_pair: band spec rules, windows, ignore values, errors naming the file."""
+
+import doctest
+
+import numpy as np
+import pytest
+
+import gdcld_zoo.data.augmentation
+import gdcld_zoo.data.checks
+import gdcld_zoo.data.dataset
+import gdcld_zoo.data.layout
+import gdcld_zoo.data.reading
+import gdcld_zoo.data.synthetic
+from gdcld_zoo.data.layout import TilePair
+from gdcld_zoo.data.reading import RasterReadError, read_pair
+from gdcld_zoo.preprocessing import Preprocessing
+from tests.data.raster_files import write_tif
+
+
+@pytest.fixture
+def pair(tmp_path):
+    image = np.arange(4 * 16 * 16, dtype="uint16").reshape(4, 16, 16)
+    label = np.zeros((16, 16), "uint8")
+    label[4:8, 4:8] = 1
+    label[0, 0] = 255
+    return TilePair(write_tif(tmp_path / "i.tif", image), write_tif(tmp_path / "l.tif", label)), image, label
+
+
+def test_band_selection_and_window(pair):
+    tile, image, label = pair
+    spec = Preprocessing(bands=(4, 1), band_names=("nir", "red"), dtype="uint16",
+                         scale=(1e4, 1e4), mean=(0, 0), std=(1, 1))
+    raw, mask = read_pair(tile, spec, window=(2, 3, 8, 5))
+    assert raw.shape == (8, 5, 2) and raw.dtype == np.uint16 and mask.shape == (8, 5)
+    np.testing.assert_array_equal(raw[..., 0], image[3, 2:10, 3:8])
+    np.testing.assert_array_equal(raw[..., 1], image[0, 2:10, 3:8])
+    np.testing.assert_array_equal(mask, label[2:10, 3:8])
+
+
+def test_default_spec_refuses_16_bit_four_band(pair):
+    with pytest.raises(RasterReadError, match=r"i.tif: image has 4 uint16 band\(s\).*bands=\(3, 2, 1\)"):
+        read_pair(pair[0])
+
+
+def test_unexpected_label_values_and_missing_label(tmp_path):
+    image = write_tif(tmp_path / "i.tif", np.zeros((3, 8, 8), "uint8"))
+    label = write_tif(tmp_path / "l.tif", np.full((8, 8), 4, "uint8"))
+    with pytest.raises(RasterReadError, match=r"l.tif: label has values \{4\} outside"):
+        read_pair(TilePair(image, label))
+    with pytest.raises(RasterReadError, match="missing"):
+        read_pair(TilePair(image, None))
+    small = write_tif(tmp_path / "s.tif", np.zeros((8, 6), "uint8"))
+    with pytest.raises(RasterReadError, match="s.tif: label is 8x6 but image"):
+        read_pair(TilePair(image, small))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        gdcld_zoo.data.layout,
+        gdcld_zoo.data.reading,
+        gdcld_zoo.data.checks,
+        gdcld_zoo.data.synthetic,
+        gdcld_zoo.data.dataset,
+        gdcld_zoo.data.augmentation,
+    ],
+    ids=lambda m: m.__name__,
+)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_default_spec_passed_explicitly_is_as_strict_as_none(tmp_path):
+    image = write_tif(tmp_path / "i.tif", np.zeros((4, 8, 8), "uint8"))
+    label = write_tif(tmp_path / "l.tif", np.zeros((8, 8), "uint8"))
+    with pytest.raises(RasterReadError, match="4 uint8 band"):
+        read_pair(TilePair(image, label), Preprocessing())
+    chosen = Preprocessing(band_names=("b1", "b2", "b3"))
+    assert read_pair(TilePair(image, label), chosen)[0].shape == (8, 8, 3)

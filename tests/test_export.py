@@ -1,0 +1,117 @@
+"""ONNX export: ONNX Runtime agrees with Keras, metadata travels, errors are clear."""
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from gdcld_zoo import build_model, list_models
+from gdcld_zoo.errors import InvalidInputError
+from gdcld_zoo.export import ExportError, check_onnx, export_onnx, probability_function, read_onnx_metadata
+from gdcld_zoo.preprocessing import Preprocessing
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return build_model("segformer_tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny_model, tmp_path_factory):
+    """segformer_tiny exported once with free batch, height and width (and checked)."""
+    return export_onnx(tiny_model, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+
+
+def _run(path, pixels):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["probabilities"], {"pixels": pixels})[0]
+
+
+PIXELS = np.random.default_rng(0).uniform(0, 255, (3, 64, 96, 3)).astype("float32")
+
+
+def test_dynamic_size_export_matches_keras_on_non_square_tiles(tiny_model, tiny_onnx):
+    reference = probability_function(tiny_model, Preprocessing())(PIXELS)
+    np.testing.assert_allclose(_run(tiny_onnx, PIXELS), np.asarray(reference), atol=1e-4)
+    assert not list(tiny_onnx.parent.glob(".*tmp")), "temporary files left behind"
+
+
+def test_metadata_describes_the_input(tiny_onnx):
+    metadata = read_onnx_metadata(tiny_onnx)
+    assert metadata["preprocessing"] == Preprocessing()
+    assert metadata["tile_size"] is None and metadata["threshold"] == 0.5 and metadata["num_classes"] == 1
+    assert metadata["precision"] == "float32" and metadata["gdcld_zoo_version"]
+
+
+def test_repeated_exports_compute_identical_outputs(tiny_model, tiny_onnx, tmp_path):
+    again = export_onnx(tiny_model, tmp_path / "again.onnx", check=False)
+    np.testing.assert_array_equal(_run(again, PIXELS), _run(tiny_onnx, PIXELS))
+
+
+def test_check_reports_the_difference(tiny_model, tiny_onnx):
+    wrong = lambda pixels: probability_function(tiny_model, Preprocessing())(pixels) + 0.01  # noqa: E731
+    with pytest.raises(ExportError, match=r"max \|difference\| in probability 0.01"):
+        check_onnx(tiny_onnx, wrong, 3, 64, (1,), (255.0,) * 3, 1e-4)
+
+
+def test_fp16_export_with_fixed_size_and_batch(tiny_model, tmp_path):
+    path = export_onnx(tiny_model, tmp_path / "tiny16.onnx", tile_size=64, dynamic_batch=False, fp16=True)
+    metadata = read_onnx_metadata(path)
+    assert metadata["precision"] == "float16" and metadata["tile_size"] == 64
+
+
+def test_band_mismatch_is_a_clear_error(tmp_path):
+    model = build_model("segformer_tiny", input_shape=(None, None, 4))
+    with pytest.raises(InvalidInputError, match="takes 4 bands"):
+        export_onnx(model, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_file_without_metadata_is_refused(tmp_path):
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    with pytest.raises(InvalidInputError, match="not a readable ONNX file"):
+        read_onnx_metadata(tmp_path / "junk.onnx")
+
+
+# segformer_tiny is exported by the `tiny_onnx` fixture.
+TINY_MODELS = [n for n in list_models(include_tiny=True) if n not in list_models() and n != "segformer_tiny"]
+
+
+@pytest.mark.parametrize("name", TINY_MODELS)
+def test_every_architecture_exports_and_passes_the_check(name, tmp_path):
+    export_onnx(build_model(name), tmp_path / f"{name}.onnx", tile_size=64, dynamic_batch=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_models())
+def test_full_size_models_export_at_256(name, tmp_path):
+    export_onnx(build_model(name), tmp_path / f"{name}.onnx", tile_size=256)
+
+
+def test_onnx_engine_agrees_with_the_keras_engine(tiny_model, tiny_onnx):
+    from gdcld_zoo.export import OnnxEngine
+    from gdcld_zoo.scene.engines import KerasEngine
+
+    raw = np.random.default_rng(2).integers(0, 256, (2, 64, 96, 3)).astype("uint8")
+    onnx_engine = OnnxEngine(tiny_onnx)
+    assert onnx_engine.threshold == 0.5 and onnx_engine.input_size is None
+    np.testing.assert_allclose(onnx_engine.predict(raw), KerasEngine(tiny_model).predict(raw), atol=1e-4)
+
+
+def test_predict_scene_with_the_onnx_engine_matches_keras(tiny_model, tiny_onnx, tmp_path):
+    import rasterio
+
+    from gdcld_zoo.data.synthetic import write_synthetic_scene
+    from gdcld_zoo.scene import predict_scene
+
+    scene = tmp_path / "scene.tif"
+    write_synthetic_scene(scene, 150, 230, seed=3)
+    keras_result = predict_scene(tiny_model, scene, tmp_path / "keras", tile_size=64, overlap=16, progress=False)
+    onnx_result = predict_scene(
+        tiny_onnx, scene, tmp_path / "onnx", tile_size=64, overlap=16, engine="onnx", progress=False
+    )
+    assert keras_result and onnx_result
+    with rasterio.open(tmp_path / "keras" / "scene_prob.tif") as a, rasterio.open(tmp_path / "onnx" / "scene_prob.tif") as b:
+        keras_prob, onnx_prob = a.read(1).astype(int), b.read(1).astype(int)
+        assert a.transform == b.transform and a.crs == b.crs
+    # Probabilities are stored as round(254 p): 1e-4 agreement allows one step at rounding edges.
+    assert np.abs(keras_prob - onnx_prob).max() <= 1
