@@ -13,22 +13,11 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-
-
-def _time(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+from timing import wall_times  # noqa: E402
 
 
 def main():
@@ -72,8 +61,8 @@ def main():
             run_reference(), size=(args.size, args.size), mode="bilinear", align_corners=False
         ).numpy().transpose(0, 2, 3, 1)
         difference = float(np.abs(ours - theirs).max())
-        keras_times = _time(lambda: model.predict_on_batch(images), args.repeats)
-        torch_times = _time(run_reference, args.repeats)
+        keras_times = wall_times(lambda: model.predict_on_batch(images), args.repeats)
+        torch_times = wall_times(run_reference, args.repeats)
         k, t = statistics.median(keras_times) * 1e3, statistics.median(torch_times) * 1e3
         print(
             f"segformer_{variant:<4}"

@@ -1,5 +1,7 @@
 """Keras vs ONNX Runtime latency of exported models on this machine.
 
+(Not named `onnx.py`: run as a script, that would shadow the `onnx` package.)
+
 For each model: build it (random weights), export it with
 `gdcld_zoo.export_onnx` at a fixed tile size (checked against Keras), and time
 one tile (batch 1) through the same raw pixels -> probabilities function
@@ -7,7 +9,7 @@ compiled by TensorFlow (`tf.function`, the Keras model called with
 `training=False`) and through an ONNX Runtime CPU session. Prints median
 and range of `--repeats` runs after warm-up, and the Keras / ONNX Runtime ratio.
 
-    python benchmarks/onnx.py [--models segformer_b0 segformer_b4 unet deeplabv3_r50] [--size 512]
+    python benchmarks/onnx_latency.py [--models segformer_b0 segformer_b4 unet deeplabv3_r50] [--size 512]
 """
 
 import argparse
@@ -19,17 +21,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-
-
-def _time(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+from timing import wall_times  # noqa: E402
 
 
 def main():
@@ -59,8 +51,8 @@ def main():
             export_seconds = time.perf_counter() - start
             session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         probabilities = tf.function(probability_function(model, Preprocessing()))
-        keras_times = _time(lambda: probabilities(pixels).numpy(), args.repeats)
-        onnx_times = _time(lambda: session.run(["probabilities"], {"pixels": pixels}), args.repeats)
+        keras_times = wall_times(lambda: probabilities(pixels).numpy(), args.repeats)
+        onnx_times = wall_times(lambda: session.run(["probabilities"], {"pixels": pixels}), args.repeats)
         k, o = statistics.median(keras_times) * 1e3, statistics.median(onnx_times) * 1e3
         print(f"{name:<16}{k:>9.0f} ({min(keras_times) * 1e3:.0f}-{max(keras_times) * 1e3:.0f})"
               f"{o:>11.0f} ({min(onnx_times) * 1e3:.0f}-{max(onnx_times) * 1e3:.0f})"
