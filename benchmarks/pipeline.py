@@ -18,9 +18,14 @@ per tile summed over all threads: on a shared machine the wall-clock ratio
 depends on the load, while the CPU cost gives the ceiling on idle cores. GPU figures
 (augmentation on the device) are printed only when TensorFlow sees a GPU.
 
+`--extra-files N` puts N empty files beside the tiles, as many as a GDCLD split
+folder holds (11,162 training tiles), where GDAL's folder listing on every open
+costs the plain loop more than the pipeline (see `gdcld_zoo.data.reading.open_raster`).
+
 Usage:
     python benchmarks/pipeline.py --tiles 32 --repeats 3
     python benchmarks/pipeline.py --compress none
+    python benchmarks/pipeline.py --extra-files 11000
 """
 
 import argparse
@@ -103,6 +108,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compress", default="deflate", help="GeoTIFF compression: deflate, lzw or none")
     parser.add_argument("--workdir", help="reuse/keep the synthetic tiles here")
+    parser.add_argument("--extra-files", type=int, default=0, help="empty files to add to each tile folder")
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gdcld_bench_"))
@@ -110,9 +116,13 @@ def main():
     if not (root / "train").is_dir():
         compress = None if args.compress == "none" else args.compress
         write_synthetic_dataset(root, n_train=args.tiles, n_val=0, tile_size=args.tile_size, seed=0, compress=compress)
+    for folder in (root / "train" / "images", root / "train" / "labels"):
+        for i in range(args.extra_files):
+            (folder / f"other_{i:05d}.txt").touch()
     pairs = tile_pairs(root, "train")
     print(f"{len(pairs)} tiles of {args.tile_size}x{args.tile_size} RGB uint8 ({args.compress}), "
-          f"{os.cpu_count()} CPU cores, batch {args.batch}")
+          f"{os.cpu_count()} CPU cores, batch {args.batch}, "
+          f"{len(list(pairs[0].image.parent.iterdir()))} files in the image folder")
 
     n = len(pairs)
     rasterio_loop(pairs)  # warm the page cache

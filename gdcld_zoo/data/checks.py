@@ -24,11 +24,17 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.errors import RasterioError
 
 from gdcld_zoo.data.layout import SPLIT_NAMES, DatasetLayoutError, index_split
-from gdcld_zoo.data.reading import IGNORE_INDEX, band_problem, label_value_problem, resolve_preprocessing
+from gdcld_zoo.data.reading import (
+    IGNORE_INDEX,
+    RasterReadError,
+    band_problem,
+    label_value_problem,
+    open_raster,
+    resolve_preprocessing,
+)
 
 
 @dataclasses.dataclass
@@ -65,9 +71,9 @@ class PairReport:
 
 def _open(path, what, report):
     try:
-        return rasterio.open(path)
-    except (RasterioError, OSError) as error:
-        report.problems.append(f"{path}: cannot open {what} (corrupt or not a GeoTIFF): {error}")
+        return open_raster(path, what)
+    except RasterReadError as error:
+        report.problems.append(str(error))
         return None
 
 

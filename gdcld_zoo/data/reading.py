@@ -114,14 +114,23 @@ def label_to_mask(label, nodata=None, path="label"):
     return mask
 
 
-def _open(path, what):
+def open_raster(path, what="raster"):
+    """Open a GeoTIFF for reading, or raise a `RasterReadError` naming it.
+
+    GDAL lists a file's whole folder on open, looking for sidecar files; in a
+    GDCLD split folder (11,162 training tiles) that listing cost 1.3 ms of the
+    6.3 ms it takes to read a 1024x1024 tile and its label. With
+    GDAL_DISABLE_READDIR_ON_OPEN=TRUE it probes the few sidecar names directly
+    instead, so `.aux.xml`, `.ovr` and `.msk` files are still found.
+    """
     try:
-        return rasterio.open(path)
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="TRUE"):
+            return rasterio.open(path)
     except (RasterioError, OSError) as error:
         raise RasterReadError(f"{path}: cannot open {what} (corrupt or not a GeoTIFF): {error}") from None
 
 
-def read_pair(pair, preprocessing=None, window=None, channels_first=False):
+def read_pair(pair, preprocessing=None, window=None, channels_first=False, out=None):
     """Read a `TilePair`: raw image (H, W, C) in band order and mask (H, W) uint8.
 
     Args:
@@ -129,6 +138,9 @@ def read_pair(pair, preprocessing=None, window=None, channels_first=False):
         preprocessing: The band spec; None (or `Preprocessing()`) is strict 8-bit RGB.
         window: Optional (row, col, height, width) to read only part of the tile.
         channels_first: Return the image as GDAL reads it fastest, (C, H, W).
+        out: Optional array (or strided view) of the file's dtype, shaped as the
+            image would be returned, that GDAL decodes the image into; the
+            batch reader passes a tile's slot of its batch, saving a copy.
 
     Returns:
         image: (H, W, C) array of the file's dtype, bands as the spec selects
@@ -144,20 +156,22 @@ def read_pair(pair, preprocessing=None, window=None, channels_first=False):
     if pair.label is None:
         raise RasterReadError(f"{pair.image}: missing label (no label file with stem {pair.image.stem!r}).")
     win = Window(window[1], window[0], window[3], window[2]) if window is not None else None
-    with _open(pair.image, "image") as src:
+    with open_raster(pair.image, "image") as src:
         problem = band_problem(src.count, src.dtypes[0], spec, strict)
         if problem:
             raise RasterReadError(f"{pair.image}: {problem}.")
         height, width = (window[2], window[3]) if window is not None else (src.height, src.width)
+        shape = (spec.num_bands, height, width) if channels_first else (height, width, spec.num_bands)
+        if out is not None and (out.shape != shape or out.dtype != src.dtypes[0]):
+            raise InvalidInputError(f"out is {out.dtype} {out.shape}, the image read needs {src.dtypes[0]} {shape}.")
         # For (H, W, C), GDAL writes straight into a transposed view: no extra copy.
-        image = np.empty((spec.num_bands, height, width) if channels_first else (height, width, spec.num_bands),
-                         src.dtypes[0])
+        image = np.empty(shape, src.dtypes[0]) if out is None else out
         try:
             src.read(list(spec.bands), window=win, out=image if channels_first else image.transpose(2, 0, 1))
         except (RasterioError, OSError) as error:
             raise RasterReadError(f"{pair.image}: cannot read image pixels (truncated?): {error}") from None
         image_nodata = src.nodata
-    with _open(pair.label, "label") as src:
+    with open_raster(pair.label, "label") as src:
         try:
             label = src.read(1, window=win)
         except (RasterioError, OSError) as error:

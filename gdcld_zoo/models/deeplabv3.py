@@ -18,8 +18,9 @@ is a V3+ on a stride-32 ResNet and is not this model.
 import keras
 from keras import layers, ops
 
-from gdcld_zoo.layers import full_resolution_logits
-from gdcld_zoo.models.resnet import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, RESNET50_VD, ResNetEncoder
+from gdcld_zoo.layers import conv_bn_relu, full_resolution_logits
+from gdcld_zoo.models.resnet import RESNET50_VD, ResNetEncoder
+from gdcld_zoo.models.segmentation_model import SegmentationModel
 from gdcld_zoo.registry import ModelSpec, register_model
 
 
@@ -42,16 +43,8 @@ class SpatialBroadcast(layers.Layer):
         return tuple(reference[:3]) + (pooled[-1],)
 
 
-def _conv_bn_relu(x, filters, kernel_size, name, dilation=1, use_bias=True):
-    x = layers.Conv2D(
-        filters, kernel_size, padding="same", dilation_rate=dilation, use_bias=use_bias, name=f"{name}_conv"
-    )(x)
-    x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
 @keras.saving.register_keras_serializable(package="gdcld_zoo")
-class DeepLabV3(keras.Model):
+class DeepLabV3(SegmentationModel):
     """DeepLabV3: dilated ResNet encoder + ASPP, logits at input resolution.
 
     Args:
@@ -105,14 +98,14 @@ class DeepLabV3(keras.Model):
         inputs = keras.Input(shape=input_shape, name="images")
         x = encoder(inputs)[f"stride_{output_stride}"]
         branches = [
-            _conv_bn_relu(x, aspp_channels, 1 if rate == 1 else 3, f"aspp_branch{i + 1}", dilation=rate)
+            conv_bn_relu(x, aspp_channels, 1 if rate == 1 else 3, f"aspp_branch{i + 1}", dilation=rate)
             for i, rate in enumerate(aspp_rates)
         ]
         pooled = layers.GlobalAveragePooling2D(keepdims=True, name="aspp_pooling_average")(x)
-        pooled = _conv_bn_relu(pooled, aspp_channels, 1, "aspp_pooling", use_bias=False)
+        pooled = conv_bn_relu(pooled, aspp_channels, 1, "aspp_pooling", use_bias=False)
         branches.append(SpatialBroadcast(name="aspp_pooling_broadcast")([pooled, x]))
         x = layers.Concatenate(name="aspp_concat")(branches)
-        x = _conv_bn_relu(x, aspp_channels, 1, "aspp_project")
+        x = conv_bn_relu(x, aspp_channels, 1, "aspp_project")
         x = layers.Dropout(dropout_rate, name="aspp_dropout")(x)
         x = layers.Conv2D(num_classes, 1, name="classifier")(x)
         outputs = full_resolution_logits(x, output_stride)
@@ -126,16 +119,8 @@ class DeepLabV3(keras.Model):
         self.aspp_channels = aspp_channels
         self.dropout_rate = dropout_rate
 
-    def get_config(self):
-        encoder_config = self.encoder.get_config()
-        for key in ("name", "trainable", "input_shape"):
-            encoder_config.pop(key)
+    def head_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape_config),
-            **encoder_config,
             "aspp_rates": list(self.aspp_rates),
             "aspp_channels": self.aspp_channels,
             "dropout_rate": self.dropout_rate,

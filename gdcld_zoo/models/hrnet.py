@@ -32,12 +32,9 @@ underscores (`stage3_2_fuse_layers_1_0_0_0` is timm's
 import keras
 from keras import layers
 
-from gdcld_zoo.layers import bilinear_upsample, full_resolution_logits
+from gdcld_zoo.layers import batch_norm, bilinear_upsample, full_resolution_logits
+from gdcld_zoo.models.segmentation_model import SegmentationModel
 from gdcld_zoo.registry import ModelSpec, register_model
-
-# PyTorch's / Paddle's nn.BatchNorm2d epsilon and momentum (0.1 there = 0.9 here).
-BATCH_NORM_EPSILON = 1e-5
-BATCH_NORM_MOMENTUM = 0.9
 
 # timm initialises HRNet convolutions with Kaiming-normal (fan_out, ReLU gain).
 _CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
@@ -58,12 +55,8 @@ def _conv(x, filters, kernel_size, name, strides=1):
     )(x)
 
 
-def _batch_norm(x, name):
-    return layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=BATCH_NORM_MOMENTUM, name=name)(x)
-
-
 def _conv_bn(x, filters, kernel_size, conv_name, bn_name, strides=1, relu=False):
-    x = _batch_norm(_conv(x, filters, kernel_size, conv_name, strides), bn_name)
+    x = batch_norm(_conv(x, filters, kernel_size, conv_name, strides), bn_name)
     return layers.ReLU(name=f"{bn_name}_relu")(x) if relu else x
 
 
@@ -217,7 +210,7 @@ class HRNetEncoder(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="gdcld_zoo")
-class HRNet(keras.Model):
+class HRNet(SegmentationModel):
     """HRNet encoder + FCN head (PaddleSeg's `FCN` on `HRNet_W48`), logits at input resolution.
 
     Args:
@@ -272,7 +265,7 @@ class HRNet(keras.Model):
         ]
         x = layers.Concatenate(name="head_concat")(upsampled)
         x = layers.Conv2D(width, 1, kernel_initializer=_HEAD_INIT, name="head_conv")(x)
-        x = _batch_norm(x, "head_bn")
+        x = batch_norm(x, "head_bn")
         x = layers.ReLU(name="head_relu")(x)
         x = layers.Conv2D(num_classes, 1, kernel_initializer=_HEAD_INIT, name="head_classifier")(x)
         outputs = full_resolution_logits(x, 4)
@@ -284,16 +277,8 @@ class HRNet(keras.Model):
         self.input_shape_config = tuple(input_shape)
         self.head_channels = head_channels
 
-    def get_config(self):
-        encoder_config = self.encoder.get_config()
-        for key in ("name", "trainable", "input_shape"):
-            encoder_config.pop(key)
+    def head_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape_config),
-            **encoder_config,
             "head_channels": self.head_channels,
         }
 

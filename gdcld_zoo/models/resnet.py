@@ -29,9 +29,8 @@ exact because its input is post-ReLU (non-negative).
 import keras
 from keras import layers
 
-# PyTorch's and Paddle's BatchNorm epsilon; momentum 0.9 is their 0.1.
-BATCH_NORM_EPSILON = 1e-5
-BATCH_NORM_MOMENTUM = 0.9
+from gdcld_zoo.layers import batch_norm
+
 EXPANSION = 4
 
 
@@ -61,9 +60,7 @@ def _conv_bn(x, filters, kernel_size, name, index="", stride=1, dilation=1, relu
         use_bias=False,
         name=f"{name}_conv{index}",
     )(x)
-    x = layers.BatchNormalization(
-        epsilon=BATCH_NORM_EPSILON, momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn{index}"
-    )(x)
+    x = batch_norm(x, f"{name}_bn{index}")
     if relu:
         x = layers.ReLU(name=f"{name}_relu{index}")(x)
     return x

@@ -13,19 +13,14 @@ batch norm + ReLU units; a 3×3 convolution gives the logits at full resolution.
 import keras
 from keras import layers
 
-from gdcld_zoo.layers import full_resolution_logits
-from gdcld_zoo.models.resnet import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, RESNET50, ResNetEncoder
+from gdcld_zoo.layers import conv_bn_relu, full_resolution_logits
+from gdcld_zoo.models.resnet import RESNET50, ResNetEncoder
+from gdcld_zoo.models.segmentation_model import SegmentationModel
 from gdcld_zoo.registry import ModelSpec, register_model
 
 
-def _conv_bn_relu(x, filters, name):
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
 @keras.saving.register_keras_serializable(package="gdcld_zoo")
-class ResUNet(keras.Model):
+class ResUNet(SegmentationModel):
     """U-Net decoder on a ResNet encoder, logits at input resolution.
 
     Args:
@@ -76,8 +71,8 @@ class ResUNet(keras.Model):
             x = layers.UpSampling2D(2, interpolation="nearest", name=f"decoder_block{block}_upsample")(x)
             if skip_key is not None:
                 x = layers.Concatenate(name=f"decoder_block{block}_concat")([x, features[skip_key]])
-            x = _conv_bn_relu(x, width, f"decoder_block{block}_1")
-            x = _conv_bn_relu(x, width, f"decoder_block{block}_2")
+            x = conv_bn_relu(x, width, 3, f"decoder_block{block}_1", use_bias=False)
+            x = conv_bn_relu(x, width, 3, f"decoder_block{block}_2", use_bias=False)
         x = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
         outputs = full_resolution_logits(x, 1)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -88,16 +83,10 @@ class ResUNet(keras.Model):
         self.input_shape_config = tuple(input_shape)
         self.decoder_widths = tuple(decoder_widths)
 
-    def get_config(self):
-        encoder_config = self.encoder.get_config()
-        for key in ("name", "trainable", "input_shape", "output_stride", "multi_grid"):
-            encoder_config.pop(key)
+    FIXED_ENCODER_ARGUMENTS = ("output_stride", "multi_grid")
+
+    def head_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape_config),
-            **encoder_config,
             "decoder_widths": list(self.decoder_widths),
         }
 

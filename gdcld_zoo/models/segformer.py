@@ -19,12 +19,12 @@ import math
 import keras
 from keras import layers, ops
 
-from gdcld_zoo.layers import DropPath, bilinear_upsample, full_resolution_logits, gelu_erf, gelu_tanh
+from gdcld_zoo.layers import DropPath, batch_norm, bilinear_upsample, full_resolution_logits, gelu_erf, gelu_tanh
+from gdcld_zoo.models.segmentation_model import SegmentationModel
 from gdcld_zoo.registry import ModelSpec, register_model
 
-# transformers' / PyTorch's nn.LayerNorm and nn.BatchNorm2d default epsilons.
+# transformers' / PyTorch's nn.LayerNorm default epsilon.
 LAYER_NORM_EPSILON = 1e-5
-BATCH_NORM_EPSILON = 1e-5
 
 # Activation names as transformers' SegformerConfig.hidden_act spells them.
 _ACTIVATIONS = {
@@ -226,7 +226,7 @@ class MixTransformerEncoder(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="gdcld_zoo")
-class SegFormer(keras.Model):
+class SegFormer(SegmentationModel):
     """SegFormer: MiT encoder and the all-MLP decoder, logits at input resolution.
 
     The decoder projects every stage to `decoder_hidden_size` with a dense
@@ -299,7 +299,7 @@ class SegFormer(keras.Model):
             projected.append(bilinear_upsample(x, stride // stage_strides[0], name=f"decoder_upsample_c{stage + 1}"))
         x = layers.Concatenate(name="decoder_concat")(projected[::-1])
         x = layers.Conv2D(decoder_hidden_size, 1, use_bias=False, name="decoder_linear_fuse")(x)
-        x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.9, name="decoder_batch_norm")(x)
+        x = batch_norm(x, "decoder_batch_norm")
         x = layers.ReLU(name="decoder_relu")(x)
         x = layers.Dropout(dropout_rate, name="decoder_dropout")(x)
         x = layers.Conv2D(num_classes, 1, name="decoder_classifier")(x)
@@ -313,16 +313,8 @@ class SegFormer(keras.Model):
         self.decoder_hidden_size = decoder_hidden_size
         self.dropout_rate = dropout_rate
 
-    def get_config(self):
-        encoder_config = self.encoder.get_config()
-        for key in ("name", "trainable", "input_shape"):
-            encoder_config.pop(key)
+    def head_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape_config),
-            **encoder_config,
             "decoder_hidden_size": self.decoder_hidden_size,
             "dropout_rate": self.dropout_rate,
         }

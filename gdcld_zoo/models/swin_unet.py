@@ -33,6 +33,7 @@ from keras import layers
 
 from gdcld_zoo.layers import full_resolution_logits
 from gdcld_zoo.models.swin import LAYER_NORM_EPSILON, DepthToSpace, SwinEncoder, drop_path_rates, swin_stage
+from gdcld_zoo.models.segmentation_model import SegmentationModel
 from gdcld_zoo.registry import ModelSpec, register_model
 
 
@@ -48,7 +49,7 @@ def patch_expand(x, width, scale, name):
 
 
 @keras.saving.register_keras_serializable(package="gdcld_zoo")
-class SwinUNet(keras.Model):
+class SwinUNet(SegmentationModel):
     """Swin-Unet; logits at input resolution.
 
     Args:
@@ -133,16 +134,8 @@ class SwinUNet(keras.Model):
         self.input_shape_config = tuple(input_shape)
         self.decoder_depths = tuple(decoder_depths)
 
-    def get_config(self):
-        encoder_config = self.encoder.get_config()
-        for key in ("name", "trainable", "input_shape"):
-            encoder_config.pop(key)
+    def head_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape_config),
-            **encoder_config,
             "decoder_depths": list(self.decoder_depths),
         }
 

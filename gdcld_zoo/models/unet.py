@@ -14,21 +14,12 @@ PaddleSeg's. No pretrained encoder exists for it: the paper trains it from scrat
 import keras
 from keras import layers
 
-from gdcld_zoo.layers import bilinear_upsample, full_resolution_logits
+from gdcld_zoo.layers import conv_bn_relu, bilinear_upsample, full_resolution_logits
+from gdcld_zoo.models.segmentation_model import SegmentationModel
 from gdcld_zoo.registry import ModelSpec, register_model
 
-BATCH_NORM_EPSILON = 1e-5
-
-
-def _conv_bn_relu(x, filters, name):
-    """PaddleSeg's `ConvBNReLU`: 3×3 convolution with bias, batch norm, ReLU."""
-    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.9, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
 @keras.saving.register_keras_serializable(package="gdcld_zoo")
-class UNet(keras.Model):
+class UNet(SegmentationModel):
     """U-Net with bilinear upsampling, logits at input resolution.
 
     Args:
@@ -62,19 +53,19 @@ class UNet(keras.Model):
 
         # === Functional graph (layers are created inline, named per stage) ===
         inputs = keras.Input(shape=input_shape, name="images")
-        x = _conv_bn_relu(inputs, encoder_widths[0], "encoder_stem1")
-        x = _conv_bn_relu(x, encoder_widths[0], "encoder_stem2")
+        x = conv_bn_relu(inputs, encoder_widths[0], 3, "encoder_stem1")
+        x = conv_bn_relu(x, encoder_widths[0], 3, "encoder_stem2")
         skips = []
         for stage, width in enumerate(encoder_widths[1:], start=1):
             skips.append(x)
             x = layers.MaxPooling2D(2, name=f"encoder_down{stage}_pool")(x)
-            x = _conv_bn_relu(x, width, f"encoder_down{stage}_1")
-            x = _conv_bn_relu(x, width, f"encoder_down{stage}_2")
+            x = conv_bn_relu(x, width, 3, f"encoder_down{stage}_1")
+            x = conv_bn_relu(x, width, 3, f"encoder_down{stage}_2")
         for stage, (width, skip) in enumerate(zip(decoder_widths, reversed(skips)), start=1):
             x = bilinear_upsample(x, 2, name=f"decoder_up{stage}_upsample")
             x = layers.Concatenate(name=f"decoder_up{stage}_concat")([x, skip])
-            x = _conv_bn_relu(x, width, f"decoder_up{stage}_1")
-            x = _conv_bn_relu(x, width, f"decoder_up{stage}_2")
+            x = conv_bn_relu(x, width, 3, f"decoder_up{stage}_1")
+            x = conv_bn_relu(x, width, 3, f"decoder_up{stage}_2")
         x = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
         outputs = full_resolution_logits(x, 1)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -85,12 +76,8 @@ class UNet(keras.Model):
         self.encoder_widths = tuple(encoder_widths)
         self.decoder_widths = tuple(decoder_widths)
 
-    def get_config(self):
+    def head_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape_config),
             "encoder_widths": list(self.encoder_widths),
             "decoder_widths": list(self.decoder_widths),
         }

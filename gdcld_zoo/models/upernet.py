@@ -21,21 +21,11 @@ No auxiliary FCN head: mmsegmentation adds one only as a training loss.
 import keras
 from keras import layers
 
-from gdcld_zoo.layers import bilinear_upsample, full_resolution_logits
+from gdcld_zoo.layers import conv_bn_relu, bilinear_upsample, full_resolution_logits
 from gdcld_zoo.layers.resize import AdaptiveAveragePooling2D, BilinearResizeLike
 from gdcld_zoo.models.vit import ViTEncoder
+from gdcld_zoo.models.segmentation_model import SegmentationModel
 from gdcld_zoo.registry import ModelSpec, register_model
-
-# PyTorch's nn.BatchNorm2d defaults (eps 1e-5, momentum 0.1 -> Keras 0.9).
-BATCH_NORM_EPSILON = 1e-5
-
-
-def _conv_bn_relu(x, filters, kernel_size, name):
-    """mmcv's ConvModule with BN and ReLU: convolution without bias, BN, ReLU."""
-    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.9, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
 
 def multi_level_neck(block_maps, channels, scales, patch_size, name="neck"):
     """mmsegmentation's MultiLevelNeck: 1×1 conv, bilinear rescale, 3×3 conv.
@@ -81,26 +71,26 @@ def uper_head(features, channels, pool_scales, name="decoder"):
     pooled = [top]
     for scale in pool_scales:
         y = AdaptiveAveragePooling2D(scale, name=f"{name}_ppm{scale}_pool")(top)
-        y = _conv_bn_relu(y, channels, 1, f"{name}_ppm{scale}")
+        y = conv_bn_relu(y, channels, 1, f"{name}_ppm{scale}", use_bias=False)
         pooled.append(BilinearResizeLike(name=f"{name}_ppm{scale}_resize")([y, top]))
     y = layers.Concatenate(name=f"{name}_ppm_concat")(pooled)
-    laterals = [_conv_bn_relu(x, channels, 1, f"{name}_lateral{i}") for i, x in enumerate(maps[:-1])]
-    laterals.append(_conv_bn_relu(y, channels, 3, f"{name}_ppm_bottleneck"))
+    laterals = [conv_bn_relu(x, channels, 1, f"{name}_lateral{i}", use_bias=False) for i, x in enumerate(maps[:-1])]
+    laterals.append(conv_bn_relu(y, channels, 3, f"{name}_ppm_bottleneck", use_bias=False))
 
     for i in range(len(laterals) - 1, 0, -1):
         up = bilinear_upsample(laterals[i], strides[i] // strides[i - 1], name=f"{name}_topdown{i}_upsample")
         laterals[i - 1] = layers.Add(name=f"{name}_topdown{i}_add")([laterals[i - 1], up])
-    outs = [_conv_bn_relu(x, channels, 3, f"{name}_fpn{i}") for i, x in enumerate(laterals[:-1])]
+    outs = [conv_bn_relu(x, channels, 3, f"{name}_fpn{i}", use_bias=False) for i, x in enumerate(laterals[:-1])]
     outs.append(laterals[-1])
     outs = [outs[0]] + [
         bilinear_upsample(x, strides[i] // strides[0], name=f"{name}_fpn{i}_upsample") for i, x in enumerate(outs) if i
     ]
     y = layers.Concatenate(name=f"{name}_fpn_concat")(outs)
-    return _conv_bn_relu(y, channels, 3, f"{name}_fpn_bottleneck"), strides[0]
+    return conv_bn_relu(y, channels, 3, f"{name}_fpn_bottleneck", use_bias=False), strides[0]
 
 
 @keras.saving.register_keras_serializable(package="gdcld_zoo")
-class UperNet(keras.Model):
+class UperNet(SegmentationModel):
     """UperNet with a ViT encoder and a multi-level neck; logits at input resolution.
 
     Args:
@@ -183,16 +173,8 @@ class UperNet(keras.Model):
         self.pool_scales = tuple(pool_scales)
         self.dropout_rate = dropout_rate
 
-    def get_config(self):
-        encoder_config = self.encoder.get_config()
-        for key in ("name", "trainable", "input_shape"):
-            encoder_config.pop(key)
+    def head_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "input_shape": list(self.input_shape_config),
-            **encoder_config,
             "out_indices": list(self.out_indices_config),
             "neck_channels": self.neck_channels,
             "neck_scales": list(self.neck_scales),

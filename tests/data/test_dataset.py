@@ -42,7 +42,8 @@ def test_training_crops_are_windows_of_their_tile(synthetic_root):
     offsets = set()
     for images, masks, meta in ds:
         assert images.shape == (4, 64, 64, 3) and masks.shape == (4, 64, 64, 1)
-        for image, mask, path in zip(images.numpy(), masks.numpy(), meta["image"].numpy()):
+        crops = zip(images.numpy(), masks.numpy(), meta["image"].numpy(), meta["row"].numpy(), meta["col"].numpy())
+        for image, mask, path, row, col in crops:
             raw = np.moveaxis(_read(path.decode()), 0, -1)
             label = _read(path.decode().replace("/images/", "/labels/"), 1)
             full = spec.apply(raw)
@@ -52,7 +53,7 @@ def test_training_crops_are_windows_of_their_tile(synthetic_root):
                 for c in range(TILE - 63)
                 if np.allclose(full[r : r + 64, c : c + 64], image, atol=1e-5)
             ]
-            assert len(found) == 1
+            assert found == [(row, col)]  # the metadata names the crop
             r, c = found[0]
             np.testing.assert_array_equal(label[r : r + 64, c : c + 64], mask[..., 0])
             offsets.add(found[0])
@@ -186,6 +187,12 @@ def test_cache_and_repeat(synthetic_root, tmp_path):
     first, second = _arrays(ds), _arrays(ds)
     for (a, _), (b, _) in zip(first, second):
         np.testing.assert_array_equal(a, b)
+    # Cached training tiles still reshuffle and recrop every epoch.
+    train = make_dataset(synthetic_root, "train", 8, 64, augment=False, cache=True, with_metadata=True, seed=0)
+    epochs = [next(iter(train)) for _ in range(3)]
+    orders = {tuple(meta["image"].numpy()) for _, _, meta in epochs}
+    crops = {tuple(meta["row"].numpy()) for _, _, meta in epochs}
+    assert len(orders) > 1 and len(crops) > 1 and len(orders.pop()) == 8
     repeated = make_dataset(synthetic_root, "val", 2, 64, repeat=True, cache=str(tmp_path / "cache"))
     assert len(list(repeated.take(5))) == 5
 

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 import gdcld_zoo.data.augmentation
+import gdcld_zoo.data.batch_reader
 import gdcld_zoo.data.checks
 import gdcld_zoo.data.dataset
 import gdcld_zoo.data.layout
 import gdcld_zoo.data.reading
 import gdcld_zoo.data.synthetic
 from gdcld_zoo.data.layout import TilePair
-from gdcld_zoo.data.reading import RasterReadError, read_pair
+from gdcld_zoo.data.reading import RasterReadError, open_raster, read_pair
+from gdcld_zoo.errors import InvalidInputError
 from gdcld_zoo.preprocessing import Preprocessing
 from tests.data.raster_files import write_tif
 
@@ -62,6 +64,7 @@ def test_unexpected_label_values_and_missing_label(tmp_path):
         gdcld_zoo.data.checks,
         gdcld_zoo.data.synthetic,
         gdcld_zoo.data.dataset,
+        gdcld_zoo.data.batch_reader,
         gdcld_zoo.data.augmentation,
     ],
     ids=lambda m: m.__name__,
@@ -78,3 +81,21 @@ def test_default_spec_passed_explicitly_is_as_strict_as_none(tmp_path):
         read_pair(TilePair(image, label), Preprocessing())
     chosen = Preprocessing(band_names=("b1", "b2", "b3"))
     assert read_pair(TilePair(image, label), chosen)[0].shape == (8, 8, 3)
+
+
+def test_read_into_a_strided_slot_and_wrong_out_is_named(pair):
+    tile, image, _ = pair
+    spec = Preprocessing(bands=(1, 2, 3), dtype="uint16", scale=(1.0,) * 3)
+    batch = np.zeros((2, 3, 10, 12), "uint16")
+    read_pair(tile, spec, window=(2, 3, 8, 5), channels_first=True, out=batch[1, :, :8, :5])
+    np.testing.assert_array_equal(batch[1, :, :8, :5], image[:3, 2:10, 3:8])
+    assert not batch[0].any() and not batch[1, :, 8:].any() and not batch[1, :, :, 5:].any()
+    with pytest.raises(InvalidInputError, match=r"out is uint8 \(3, 8, 5\), the image read needs uint16"):
+        read_pair(tile, spec, window=(2, 3, 8, 5), channels_first=True, out=np.zeros((3, 8, 5), "uint8"))
+
+
+def test_open_raster_names_the_file(tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"not a tiff")
+    with pytest.raises(RasterReadError, match=r"broken.tif: cannot open label \(corrupt or not a GeoTIFF\)"):
+        open_raster(bad, "label")
