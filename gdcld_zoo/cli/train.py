@@ -68,7 +68,6 @@ def run(args):
 
 
 def register(subparsers):
-    from gdcld_zoo.losses import LOSSES
     from gdcld_zoo.training.config import STRATEGIES
 
     parser = subparsers.add_parser(
@@ -89,7 +88,9 @@ def register(subparsers):
     parser.add_argument("--lr", type=float, help="peak learning rate (default 6e-4, the paper's)")
     parser.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default 1500)")
     parser.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass)")
-    parser.add_argument("--loss", choices=sorted(LOSSES), help="loss (default bce, the paper's)")
+    # No `choices`: listing them would import Keras on every `gdcld-zoo` command;
+    # an unknown name fails before any data is read, with close matches.
+    parser.add_argument("--loss", help="bce (default, the paper's), dice, focal or bce_dice")
     parser.add_argument("--patience", type=int, help="early stopping after N epochs without better val mIoU")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPU (bfloat16 on CPU)")
     parser.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (default: one device)")

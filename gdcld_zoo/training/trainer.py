@@ -229,6 +229,7 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
             "Training uses tf.data and tf.distribute: set KERAS_BACKEND=tensorflow "
             f"(current backend: {keras.backend.backend()}). Trained weights load on any backend."
         )
+    get_loss(config.loss)  # an unknown name fails here, before any data is read
     run_dir = Path(config.out)
     _check_run_dir(run_dir, resume)
     keras.utils.set_random_seed(config.seed)

@@ -1,5 +1,8 @@
 """`gdcld-zoo data check`: summary, every bad file with its reason, exit codes."""
 
+import subprocess
+import sys
+
 import numpy as np
 import rasterio
 
@@ -54,3 +57,14 @@ def test_check_missing_root_is_one_line_error(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gdcld-zoo data: error:") and "does not exist" in err and "Traceback" not in err
+
+
+def test_data_commands_start_without_tensorflow():
+    """Every command registers its options without importing Keras or TensorFlow."""
+    code = (
+        "import sys; from gdcld_zoo.cli import build_parser; build_parser(); "
+        "import gdcld_zoo.cli.data; "
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

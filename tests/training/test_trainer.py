@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gdcld_zoo.errors import UnknownNameError
 from gdcld_zoo.training import ResumeError, TrainConfig, TrainingDivergedError, train
 from gdcld_zoo.training.trainer import build_training_model
 from gdcld_zoo.weights import load_pretrained, read_run_record
@@ -193,3 +194,10 @@ def test_early_stopping_on_val_miou(tmp_path, datasets):
     config = tiny_config(tmp_path, epochs=5, learning_rate=1e-12, early_stopping_patience=1)
     run_dir = train(config, *datasets, verbose=0)
     assert [int(r["epoch"]) for r in read_log(run_dir)] == [0, 1]
+
+
+def test_unknown_loss_fails_before_any_data_is_read(tmp_path):
+    config = TrainConfig(TEST_MODEL, data=str(tmp_path / "no_such_dataset"), out=str(tmp_path / "run"), loss="dise")
+    with pytest.raises(UnknownNameError, match="dice"):
+        train(config)
+    assert not (tmp_path / "run").exists()
