@@ -12,8 +12,7 @@
 * `write_synthetic_dataset`, `write_synthetic_scene`: GDCLD-like test data.
 """
 
-import importlib
-
+from gdcld_zoo.lazy_imports import lazy_attributes
 from gdcld_zoo.data.checks import DatasetReport, PairReport, SplitReport, check_dataset, check_pair, format_report
 from gdcld_zoo.data.layout import DatasetLayoutError, SplitIndex, TilePair, index_split, tile_pairs, write_manifest
 from gdcld_zoo.data.reading import IGNORE_INDEX, RasterReadError, read_pair
@@ -27,13 +26,7 @@ _LAZY = {
     "normalization_layer": "gdcld_zoo.data.dataset",
     "SegmentationAugmentation": "gdcld_zoo.data.augmentation",
 }
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'gdcld_zoo.data' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "IGNORE_INDEX",

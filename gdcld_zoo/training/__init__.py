@@ -1,7 +1,6 @@
 """Training: run config, learning-rate schedule, callbacks and the `train` entry point."""
 
-import importlib
-
+from gdcld_zoo.lazy_imports import lazy_attributes
 from gdcld_zoo.training.config import ConfigError, TrainConfig
 
 # Keras and TensorFlow load only when these are first used, so that reading a
@@ -13,13 +12,7 @@ _LAZY = {
     "train": "gdcld_zoo.training.trainer",
     "TrainingModel": "gdcld_zoo.training.training_model",
 }
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'gdcld_zoo.training' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "ConfigError",
