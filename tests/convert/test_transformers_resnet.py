@@ -11,23 +11,11 @@ from gdcld_zoo import build_model  # noqa: E402
 from gdcld_zoo.convert import ConversionError  # noqa: E402
 from gdcld_zoo.convert.transformers_resnet import load_encoder_weights  # noqa: E402
 from gdcld_zoo.models.resnet import RESNET50_VD, ResNetEncoder  # noqa: E402
+from tests.convert.torch_reference import perturbed  # noqa: E402
 
 # Not ResNet-50: other widths and depths, so a layout mistake cannot hide.
 CONFIG = dict(embedding_size=8, hidden_sizes=[16, 32, 32, 64], depths=[1, 2, 1, 2], layer_type="bottleneck")
 ENCODER = dict(depths=(1, 2, 1, 2), widths=(4, 8, 8, 16), stem_widths=(8,))
-
-
-def _perturbed(model):
-    """Random weights and batch-norm statistics, eval mode."""
-    generator = torch.Generator().manual_seed(0)
-    tensors = list(model.named_parameters()) + [
-        (name, b) for name, b in model.named_buffers() if b.is_floating_point()
-    ]
-    with torch.no_grad():
-        for name, tensor in tensors:
-            noise = torch.randn(tensor.shape, generator=generator) * 0.5
-            tensor.copy_(noise.abs() + 0.5 if "running_var" in name else noise)
-    return model.eval()
 
 
 def _state(model):
@@ -36,7 +24,7 @@ def _state(model):
 
 @pytest.fixture(scope="module")
 def reference():
-    return _perturbed(transformers.ResNetModel(transformers.ResNetConfig(**CONFIG)))
+    return perturbed(transformers.ResNetModel(transformers.ResNetConfig(**CONFIG)))
 
 
 @pytest.fixture

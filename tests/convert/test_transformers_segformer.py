@@ -12,6 +12,7 @@ from safetensors.torch import save_file  # noqa: E402
 from gdcld_zoo import build_model  # noqa: E402
 from gdcld_zoo.convert import ConversionError, from_transformers  # noqa: E402
 from gdcld_zoo.models.segformer import MIT_VARIANTS  # noqa: E402
+from tests.convert.torch_reference import perturbed  # noqa: E402
 
 # Not a preset: other widths, depths, heads and reduction ratios, 3 classes.
 CONFIG = dict(
@@ -22,24 +23,6 @@ CONFIG = dict(
     decoder_hidden_size=32,
     num_labels=3,
 )
-
-
-def _perturbed(model):
-    """Random weights everywhere, batch-norm statistics included, eval mode.
-
-    The scale (0.5) makes activations large enough that a layout mistake or the
-    tanh approximation of GELU shows (≈1.6e-3 here) while float32 round-off stays
-    near 1e-5.
-    """
-    generator = torch.Generator().manual_seed(0)
-    tensors = list(model.named_parameters()) + [
-        (name, b) for name, b in model.named_buffers() if b.is_floating_point()
-    ]
-    with torch.no_grad():
-        for name, tensor in tensors:
-            noise = torch.randn(tensor.shape, generator=generator) * 0.5
-            tensor.copy_(noise.abs() + 0.5 if "running_var" in name else noise)
-    return model.eval()
 
 
 def _reference_logits(model, images):
@@ -55,7 +38,7 @@ def _reference_logits(model, images):
 def reference():
     torch.manual_seed(0)
     config = transformers.SegformerConfig(**CONFIG)
-    return _perturbed(transformers.SegformerForSemanticSegmentation(config))
+    return perturbed(transformers.SegformerForSemanticSegmentation(config))
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +69,7 @@ def test_encoder_weights_load_into_registered_model(tmp_path):
     encoder_config = transformers.SegformerConfig(
         hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_attention_heads=[1, 2, 1, 2]
     )
-    reference = _perturbed(transformers.SegformerForImageClassification(encoder_config))
+    reference = perturbed(transformers.SegformerForImageClassification(encoder_config))
     reference.save_pretrained(tmp_path)
     model = build_model("segformer_tiny", encoder_weights=tmp_path)
     images = np.random.default_rng(1).normal(size=(1, 64, 96, 3)).astype("float32")

@@ -9,6 +9,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 from gdcld_zoo import build_model  # noqa: E402
 from gdcld_zoo.convert.state_dict import ConversionError  # noqa: E402
+from tests.convert.torch_reference import perturbed  # noqa: E402
 
 # A small Swin whose window (4) matches the model's, so the reference needs no
 # padding at 128-pixel multiples (grids 32, 16, 8, 4).
@@ -24,19 +25,10 @@ CONFIG = dict(
 MODEL = dict(embed_dim=8, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window_size=4, decoder_depths=(2, 2, 1))
 
 
-def _perturbed(model):
-    """Random weights everywhere (layer norms and bias tables included), eval mode."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for _, tensor in model.named_parameters():
-            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.5)
-    return model.eval()
-
-
 def _reference(**overrides):
     torch.manual_seed(0)
     config = transformers.SwinConfig(**{**CONFIG, **overrides}, num_labels=3)
-    return _perturbed(transformers.SwinForImageClassification(config))
+    return perturbed(transformers.SwinForImageClassification(config))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from safetensors.torch import save_file  # noqa: E402
 from gdcld_zoo import build_model  # noqa: E402
 from gdcld_zoo.convert.state_dict import ConversionError  # noqa: E402
 from gdcld_zoo.convert.transformers_vit import load_encoder_weights, resize_grid  # noqa: E402
+from tests.convert.torch_reference import perturbed  # noqa: E402
 
 # A small ViT: 16-pixel patches, weights made for 64-pixel images (a 4×4 grid).
 CONFIG = dict(
@@ -24,19 +25,10 @@ CONFIG = dict(
 MODEL = dict(hidden_size=32, depth=4, num_heads=4, image_size=64, out_indices=(0, 1, 2, 3), neck_channels=16, channels=16)
 
 
-def _perturbed(model):
-    """Random weights everywhere (layer norms and embeddings included), eval mode."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for _, tensor in model.named_parameters():
-            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.5)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def reference():
     torch.manual_seed(0)
-    return _perturbed(transformers.ViTForImageClassification(transformers.ViTConfig(**CONFIG, num_labels=5)))
+    return perturbed(transformers.ViTForImageClassification(transformers.ViTConfig(**CONFIG, num_labels=5)))
 
 
 def _reference_features(reference, images):
