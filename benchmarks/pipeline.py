@@ -4,10 +4,15 @@ Writes synthetic GDCLD-sized tiles (1024x1024 RGB + label, as the release has),
 then measures, on the same files:
 
 1. a single-threaded loop that opens each image and label with rasterio and
-   reads every pixel (the simplest correct reader), and the same loop that also
-   normalises to float32 in numpy (the same work as the pipeline);
+   reads every pixel (the simplest correct reader), the same loop that also
+   normalises to float32 in numpy (the same work as the pipeline), and the
+   plain loop split over one thread per core: what parallel reads alone reach
+   on this machine, the ceiling for any pipeline that also normalises;
 2. `make_dataset` without augmentation (parallel reads, normalisation,
-   batching), in tiles per second, and with `normalize=False` (raw pixels out,
+   batching), in tiles per second, one epoch at a time and streamed
+   (`repeat=True`, as a training epoch of 11,162 tiles sees it: the pipeline
+   fills and drains once per epoch, which costs up to ~150 ms and is a large
+   share of a 32-tile epoch), and with `normalize=False` (raw pixels out,
    normalised on the device);
 3. the cost of `SegmentationAugmentation` on one batch on the CPU, and
    `make_dataset` with augmentation in tf.data.
@@ -29,6 +34,7 @@ Usage:
 """
 
 import argparse
+import concurrent.futures
 import os
 import statistics
 import tempfile
@@ -42,6 +48,7 @@ import rasterio  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gdcld_zoo.data import SegmentationAugmentation, make_dataset, tile_pairs, write_synthetic_dataset  # noqa: E402
+from gdcld_zoo.data.dataset import batch_to_model_input  # noqa: E402
 from gdcld_zoo.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 
@@ -63,9 +70,21 @@ def rasterio_loop(pairs, normalise=False):
         assert image.shape[:2] == label.shape or image.shape[1:] == label.shape
 
 
+def threaded_loop(pairs, threads):
+    """The plain loop with the files split over `threads` threads (GDAL releases the GIL)."""
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(rasterio_loop, [pairs[i::threads] for i in range(threads)]))
+
+
 def dataset_epoch(ds):
     for _ in ds:
         pass
+
+
+def stream(iterator, batches):
+    """Take `batches` batches from a running (repeated) dataset's iterator."""
+    for _ in range(batches):
+        next(iterator)
 
 
 def timed(run, tiles, repeats):
@@ -81,6 +100,17 @@ def timed(run, tiles, repeats):
 
 def span(values, unit, digits=1):
     return f"{min(values):.{digits}f}-{max(values):.{digits}f} {unit} (median {statistics.median(values):.{digits}f})"
+
+
+def normalisation_cpu_ms(batch, tile, repeats):
+    """CPU ms per tile of `make_dataset`'s batch normalisation (uint8 CHW -> float32 NHWC)."""
+    to_input = batch_to_model_input()
+    raw = tf.constant(np.random.default_rng(0).integers(0, 256, (batch, 3, tile, tile), dtype=np.uint8))
+    to_input(raw)  # compile
+    used = time.process_time()
+    for _ in range(repeats):
+        to_input(raw)  # stays a tensor, as the pipeline hands it on
+    return 1e3 * (time.process_time() - used) / (repeats * batch)
 
 
 def augmentation_seconds(batch, tile, repeats, device):
@@ -128,25 +158,37 @@ def main():
     rasterio_loop(pairs)  # warm the page cache
     loop, loop_cpu = timed(lambda: rasterio_loop(pairs), n, args.repeats)
     same, same_cpu = timed(lambda: rasterio_loop(pairs, normalise=True), n, args.repeats)
+    cores = os.cpu_count()
+    ceiling, ceiling_cpu = timed(lambda: threaded_loop(pairs, cores), n, args.repeats)
     ds = make_dataset(root, "train", args.batch, args.tile_size, shuffle=True, augment=False, seed=0)
     dataset_epoch(ds)  # trace the graph and warm up
     piped, piped_cpu = timed(lambda: dataset_epoch(ds), n, args.repeats)
+    streamed = iter(make_dataset(root, "train", args.batch, args.tile_size, augment=False, repeat=True, seed=0))
+    batches = max(n // args.batch, 1)
+    stream(streamed, batches)
+    streaming, streaming_cpu = timed(lambda: stream(streamed, batches), batches * args.batch, args.repeats)
     raw = make_dataset(root, "train", args.batch, args.tile_size, augment=False, normalize=False, seed=0)
     dataset_epoch(raw)
     raw_rates, raw_cpu = timed(lambda: dataset_epoch(raw), n, args.repeats)
     median = statistics.median
     print(f"single-thread rasterio loop:        {span(loop, 'tiles/s')}, CPU {span(loop_cpu, 'ms/tile')}")
     print(f"  same loop + numpy normalisation:  {span(same, 'tiles/s')}, CPU {span(same_cpu, 'ms/tile')}")
+    print(f"  plain loop in {cores} threads:          {span(ceiling, 'tiles/s')}, CPU {span(ceiling_cpu, 'ms/tile')}, "
+          f"{span([c / median(loop) for c in ceiling], 'x', 2)} the plain loop (parallel reads alone)")
     print(f"make_dataset (no augment):          {span(piped, 'tiles/s')}, CPU {span(piped_cpu, 'ms/tile')}")
     print(f"  speed-up vs plain loop:           {span([p / median(loop) for p in piped], 'x', 2)}")
     print(f"  speed-up vs loop + normalisation: {span([p / median(same) for p in piped], 'x', 2)}")
+    print(f"  share of the threaded plain loop: {median(piped) / median(ceiling):.0%}")
+    print(f"make_dataset streamed (repeat=True): {span(streaming, 'tiles/s')}, CPU {span(streaming_cpu, 'ms/tile')}, "
+          f"{span([p / median(loop) for p in streaming], 'x', 2)} the plain loop, "
+          f"{median(streaming) / median(ceiling):.0%} of the threaded loop")
     print(f"make_dataset(normalize=False):      {span(raw_rates, 'tiles/s')}, CPU {span(raw_cpu, 'ms/tile')}")
     print(f"  (raw uint8 out, normalised on the device) vs plain loop: "
           f"{span([p / median(loop) for p in raw_rates], 'x', 2)}")
-    cores = os.cpu_count()
     print(f"  ceiling on {cores} idle cores from CPU cost: {cores * median(loop_cpu) / median(piped_cpu):.2f}x the "
           f"plain loop ({cores * median(loop_cpu) / median(raw_cpu):.2f}x with normalize=False), "
           f"{cores * median(same_cpu) / median(piped_cpu):.2f}x the same-work loop")
+    print(f"  of which normalisation (XLA, one batch): {normalisation_cpu_ms(args.batch, args.tile_size, 10):.2f} ms/tile CPU")
     if hasattr(os, "getloadavg"):
         print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {cores} cores")
 

@@ -45,6 +45,21 @@ logger = logging.getLogger(__name__)
 SIZE_MULTIPLE = 32
 
 
+def aligned_empty(shape, dtype, alignment=64):
+    """`np.empty` whose data starts on a 64-byte boundary.
+
+    TensorFlow shares a `tf.numpy_function` result's memory only when it is
+    aligned as Eigen wants (64 bytes); large `np.empty` arrays start 16 bytes
+    into their pages, so every batch was copied again (0.2 ms per 1024x1024 RGB
+    tile with its mask, measured).
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
 def padded_size(height, width, multiple=SIZE_MULTIPLE):
     """(height, width) rounded up to a multiple of `multiple` (what every model accepts)."""
     return math.ceil(height / multiple) * multiple, math.ceil(width / multiple) * multiple
@@ -126,14 +141,15 @@ class TileBatchReader:
             height = width = self.tile_size
         else:
             height, width = padded_size(max(w[2] for w in windows), max(w[3] for w in windows))
-        images = np.empty((len(windows), self.spec.num_bands, height, width), self.spec.dtype)
-        masks = np.empty((len(windows), height, width, 1), np.uint8)
+        images = aligned_empty((len(windows), self.spec.num_bands, height, width), self.spec.dtype)
+        masks = aligned_empty((len(windows), height, width, 1), np.uint8)
 
         def read(i):
             tile, (row, col, h, w) = int(elements[i][0]), windows[i]
             image, mask = images[i], masks[i, ..., 0]
-            image[:, h:], image[:, :h, w:] = 0, 0
-            mask[h:], mask[:h, w:] = IGNORE_INDEX, IGNORE_INDEX
+            if (h, w) != mask.shape:
+                image[:, h:], image[:, :h, w:] = 0, 0
+                mask[h:], mask[:h, w:] = IGNORE_INDEX, IGNORE_INDEX
             try:
                 self._read_window(tile, (row, col, h, w), image[:, :h, :w], mask[:h, :w])
             except RasterReadError as error:

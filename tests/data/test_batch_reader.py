@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gdcld_zoo.data.batch_reader import TileBatchReader, padded_size
+from gdcld_zoo.data.batch_reader import TileBatchReader, aligned_empty, padded_size
 from gdcld_zoo.data.layout import TilePair, tile_pairs
 from gdcld_zoo.data.reading import RasterReadError
 from tests.data.conftest import TILE
@@ -101,3 +101,11 @@ def test_thread_count_does_not_change_the_batch(synthetic_root):
     four = TileBatchReader(pairs, [(TILE, TILE)] * len(pairs), tile_size=64, training=True, threads=4)
     for a, b in zip(one(elements, randoms), four(elements, randoms)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_batches_are_aligned_for_tensorflow():
+    for shape, dtype in [((3, 5, 7), "uint8"), ((2, 3, 64, 64), "uint16"), ((1,), "float32")]:
+        array = aligned_empty(shape, dtype)
+        assert array.shape == shape and array.dtype == dtype and array.ctypes.data % 64 == 0
+        array[...] = 1  # writable, and the whole extent is its own
+        assert array.sum() == np.prod(shape)

@@ -5,7 +5,7 @@ import pytest
 import rasterio
 import tensorflow as tf
 
-from gdcld_zoo.data.dataset import BadTileError, make_dataset, normalization_layer
+from gdcld_zoo.data.dataset import BadTileError, batch_to_model_input, make_dataset, normalization_layer
 from gdcld_zoo.data.layout import tile_pairs
 from gdcld_zoo.errors import InvalidInputError
 from gdcld_zoo.preprocessing import Preprocessing
@@ -228,3 +228,12 @@ def test_raw_output_normalised_on_the_device_matches(synthetic_root):
     np.testing.assert_allclose(normalization_layer(spec)(raw), normalised, atol=1e-5)
     with pytest.raises(InvalidInputError, match="augment=False"):
         make_dataset(synthetic_root, "train", 4, 64, normalize=False)
+
+
+def test_batch_to_model_input_normalises_and_transposes():
+    raw = np.random.default_rng(0).integers(0, 256, (2, 3, 5, 7)).astype("uint8")
+    spec = Preprocessing()
+    images = batch_to_model_input(spec)(raw).numpy()
+    assert images.shape == (2, 5, 7, 3) and images.dtype == np.float32
+    np.testing.assert_allclose(images, spec.apply(raw.transpose(0, 2, 3, 1)), atol=1e-5)
+    np.testing.assert_array_equal(batch_to_model_input(spec, normalize=False)(raw), raw.transpose(0, 2, 3, 1))
