@@ -99,3 +99,15 @@ def test_open_raster_names_the_file(tmp_path):
     bad.write_bytes(b"not a tiff")
     with pytest.raises(RasterReadError, match=r"broken.tif: cannot open label \(corrupt or not a GeoTIFF\)"):
         open_raster(bad, "label")
+
+
+def test_open_raster_still_finds_sidecar_files(tmp_path):
+    """GDAL_DISABLE_READDIR_ON_OPEN=TRUE skips the folder listing, not the `.aux.xml` sidecar."""
+    path = write_tif(tmp_path / "label.tif", np.zeros((8, 8), "uint8"))
+    for i in range(50):
+        (tmp_path / f"other_{i}.txt").touch()
+    (tmp_path / "label.tif.aux.xml").write_text(
+        '<PAMDataset><PAMRasterBand band="1"><NoDataValue>9</NoDataValue></PAMRasterBand></PAMDataset>'
+    )
+    with open_raster(path, "label") as src:
+        assert src.nodata == 9
