@@ -8,6 +8,7 @@ missing, unexpected and mis-shaped tensors are reported together in one error.
 
 import json
 import pathlib
+import re
 
 import numpy as np
 
@@ -65,6 +66,26 @@ def read_safetensors(path):
         return load_file(path)
     except Exception as error:  # safetensors raises its own error types
         raise ConversionError(f"{path} is not a readable safetensors file: {error}") from error
+
+
+def rename_keys(state, renames, strip_prefix=""):
+    """`state` with `strip_prefix` cut from its keys, then each `(regex, replacement)` applied in order.
+
+    The transformers converters use it to map 4.x checkpoint names onto 5.x
+    names (5.x keys pass unchanged).
+
+    Example:
+    >>> rename_keys({"vit.encoder.layer.0.w": 1}, [(r"encoder\\.layer\\.", "layers.")], "vit.")
+    {'layers.0.w': 1}
+    """
+    renamed = {}
+    for key, value in state.items():
+        if strip_prefix and key.startswith(strip_prefix):
+            key = key[len(strip_prefix):]
+        for pattern, replacement in renames:
+            key = re.sub(pattern, replacement, key)
+        renamed[key] = value
+    return renamed
 
 
 def assign_torch_weights(mapping, state, source, ignore=()):

@@ -9,12 +9,12 @@ with numpy only (no torch). Both naming schemes are accepted: transformers 4.x
 
 import json
 import pathlib
-import re
 
 from gdcld_zoo.convert.state_dict import (
     ConversionError,
     assign_torch_weights,
     read_safetensors,
+    rename_keys,
     transformer_block_mapping,
 )
 
@@ -43,14 +43,8 @@ def normalize_names(state):
     Encoder keys end up under `segformer.` whether the checkpoint was a
     semantic-segmentation, classification or bare `SegformerModel` one.
     """
-    renamed = {}
-    for key, value in state.items():
-        for pattern, replacement in _LEGACY_RENAMES:
-            key = re.sub(pattern, replacement, key)
-        if key.startswith(("stages.", "encoder.")):
-            key = "segformer." + key
-        renamed[key] = value
-    return renamed
+    renamed = rename_keys(state, _LEGACY_RENAMES)
+    return {("segformer." + k if k.startswith(("stages.", "encoder.")) else k): v for k, v in renamed.items()}
 
 
 def segformer_config(hf_config):

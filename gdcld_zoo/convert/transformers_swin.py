@@ -27,6 +27,7 @@ from gdcld_zoo.convert.state_dict import (
     ConversionError,
     assign_torch_weights,
     read_safetensors,
+    rename_keys,
     transformer_block_mapping,
 )
 from gdcld_zoo.convert.transformers_vit import resize_grid
@@ -50,14 +51,7 @@ _DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
 
 def normalize_names(state):
     """Rename 4.x keys to 5.x keys and drop the `swin.` prefix; 5.x keys pass unchanged."""
-    renamed = {}
-    for key, value in state.items():
-        if key.startswith("swin."):
-            key = key[len("swin."):]
-        for pattern, replacement in _LEGACY_RENAMES:
-            key = re.sub(pattern, replacement, key)
-        renamed[key] = value
-    return renamed
+    return rename_keys(state, _LEGACY_RENAMES, strip_prefix="swin.")
 
 
 def _block_mapping(torch_block, model, block):

@@ -12,14 +12,13 @@ are resized bicubically (PyTorch kernel, `align_corners=False`), as
 mmsegmentation does when it loads ImageNet weights.
 """
 
-import re
-
 import numpy as np
 
 from gdcld_zoo.convert.state_dict import (
     ConversionError,
     assign_torch_weights,
     read_safetensors,
+    rename_keys,
     transformer_block_mapping,
 )
 from gdcld_zoo.layers.resize import cubic_resize_matrix
@@ -39,14 +38,7 @@ _LEGACY_RENAMES = (
 
 def normalize_names(state):
     """Rename 4.x keys to 5.x keys and drop the `vit.` prefix; 5.x keys pass unchanged."""
-    renamed = {}
-    for key, value in state.items():
-        if key.startswith("vit."):
-            key = key[len("vit."):]
-        for pattern, replacement in _LEGACY_RENAMES:
-            key = re.sub(pattern, replacement, key)
-        renamed[key] = value
-    return renamed
+    return rename_keys(state, _LEGACY_RENAMES, strip_prefix="vit.")
 
 
 def resize_grid(values, out_size):
