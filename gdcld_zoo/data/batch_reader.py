@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from gdcld_zoo.data.reading import IGNORE_INDEX, RasterReadError, read_pair, resolve_preprocessing
+from gdcld_zoo.registry import SIZE_MULTIPLE
 
 logger = logging.getLogger(__name__)
-SIZE_MULTIPLE = 32
 
 
 def aligned_empty(shape, dtype, alignment=64):
@@ -90,8 +90,8 @@ class TileBatchReader:
                  skip_bad=False, cache=False, threads=None):
         self.pairs = list(pairs)
         self.sizes = [tuple(int(v) for v in size) for size in sizes]
+        # The resolved spec is read as strictly as `preprocessing` (see resolve_preprocessing).
         self.spec, _ = resolve_preprocessing(preprocessing)
-        self.preprocessing = preprocessing
         self.tile_size = int(tile_size)
         self.training = bool(training)
         self.out_size = out_size
@@ -168,7 +168,7 @@ class TileBatchReader:
 
     def _read_window(self, tile, window, image_out, mask_out):
         if self._cache is None:
-            _, mask = read_pair(self.pairs[tile], self.preprocessing, window, channels_first=True, out=image_out)
+            _, mask = read_pair(self.pairs[tile], self.spec, window, channels_first=True, out=image_out)
             mask_out[...] = mask
             return
         image, mask = self._cached_tile(tile)
@@ -180,7 +180,7 @@ class TileBatchReader:
         """The whole decoded tile, from the memory dict or the cache folder (memory-mapped)."""
         if isinstance(self._cache, dict):
             if tile not in self._cache:
-                self._cache[tile] = read_pair(self.pairs[tile], self.preprocessing, channels_first=True)
+                self._cache[tile] = read_pair(self.pairs[tile], self.spec, channels_first=True)
             return self._cache[tile]
         pair = self.pairs[tile]
         if tile not in self._cache_keys:  # files are looked at once per reader
@@ -189,7 +189,7 @@ class TileBatchReader:
         key = self._cache_keys[tile]
         paths = [self._cache / f"{pair.image.stem}-{key}.{part}.npy" for part in ("image", "mask")]
         if not all(path.exists() for path in paths):
-            for path, array in zip(paths, read_pair(pair, self.preprocessing, channels_first=True)):
+            for path, array in zip(paths, read_pair(pair, self.spec, channels_first=True)):
                 partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
                 with open(partial, "wb") as file:
                     np.save(file, array, allow_pickle=False)

@@ -38,6 +38,8 @@ class ResUNet(SegmentationModel):
     (None, 64, 96, 1)
     """
 
+    FIXED_ENCODER_ARGUMENTS = ("output_stride", "multi_grid")
+
     def __init__(
         self,
         num_classes=1,
@@ -82,8 +84,6 @@ class ResUNet(SegmentationModel):
         self.num_classes = num_classes
         self.input_shape_config = tuple(input_shape)
         self.decoder_widths = tuple(decoder_widths)
-
-    FIXED_ENCODER_ARGUMENTS = ("output_stride", "multi_grid")
 
     def head_config(self):
         return {
