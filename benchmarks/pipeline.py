@@ -9,15 +9,17 @@ then measures, on the same files:
    plain loop split over one thread per core: what parallel reads alone reach
    on this machine, the ceiling for any pipeline that also normalises;
 2. `make_dataset` without augmentation (parallel reads, normalisation,
-   batching), in tiles per second, one epoch at a time and streamed
-   (`repeat=True`, as a training epoch of 11,162 tiles sees it: the pipeline
-   fills and drains once per epoch, which costs up to ~150 ms and is a large
-   share of a 32-tile epoch), and with `normalize=False` (raw pixels out,
-   normalised on the device);
+   batching), in tiles per second: one epoch at a time; the same with tf.data's
+   autotuner turned back on (`make_dataset` turns it off, as its optimisation
+   thread sometimes holds up an exhausted iterator's teardown for ~0.3 s, a
+   large share of a 128-tile epoch); streamed (`repeat=True`, as a training
+   epoch of 11,162 tiles sees it: the pipeline fills and drains once per
+   epoch); and with `normalize=False` (raw pixels out, normalised on the device);
 3. the cost of `SegmentationAugmentation` on one batch on the CPU, and
    `make_dataset` with augmentation in tf.data.
 
-Each figure is measured `--repeats` times after a warm-up pass (so the files are
+Each figure is measured `--repeats` times (per-epoch figures over `--epochs`
+epochs) after a warm-up pass (so the files are
 in the page cache for every reader) and the range is printed, with the CPU time
 per tile summed over all threads: on a shared machine the wall-clock ratio
 depends on the load, while the CPU cost gives the ceiling on idle cores. GPU figures
@@ -136,6 +138,7 @@ def main():
     parser.add_argument("--tile-size", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8, help="epochs timed for the per-epoch figures (default 8)")
     parser.add_argument("--compress", default="deflate", help="GeoTIFF compression: deflate, lzw or none")
     parser.add_argument("--workdir", help="reuse/keep the synthetic tiles here")
     parser.add_argument("--extra-files", type=int, default=0, help="empty files to add to each tile folder")
@@ -162,14 +165,19 @@ def main():
     ceiling, ceiling_cpu = timed(lambda: threaded_loop(pairs, cores), n, args.repeats)
     ds = make_dataset(root, "train", args.batch, args.tile_size, shuffle=True, augment=False, seed=0)
     dataset_epoch(ds)  # trace the graph and warm up
-    piped, piped_cpu = timed(lambda: dataset_epoch(ds), n, args.repeats)
+    piped, piped_cpu = timed(lambda: dataset_epoch(ds), n, args.epochs)
+    autotuned_options = tf.data.Options()
+    autotuned_options.autotune.enabled = True
+    autotuned = ds.with_options(autotuned_options)
+    dataset_epoch(autotuned)
+    tuned, tuned_cpu = timed(lambda: dataset_epoch(autotuned), n, args.epochs)
     streamed = iter(make_dataset(root, "train", args.batch, args.tile_size, augment=False, repeat=True, seed=0))
     batches = max(n // args.batch, 1)
     stream(streamed, batches)
     streaming, streaming_cpu = timed(lambda: stream(streamed, batches), batches * args.batch, args.repeats)
     raw = make_dataset(root, "train", args.batch, args.tile_size, augment=False, normalize=False, seed=0)
     dataset_epoch(raw)
-    raw_rates, raw_cpu = timed(lambda: dataset_epoch(raw), n, args.repeats)
+    raw_rates, raw_cpu = timed(lambda: dataset_epoch(raw), n, args.epochs)
     median = statistics.median
     print(f"single-thread rasterio loop:        {span(loop, 'tiles/s')}, CPU {span(loop_cpu, 'ms/tile')}")
     print(f"  same loop + numpy normalisation:  {span(same, 'tiles/s')}, CPU {span(same_cpu, 'ms/tile')}")
@@ -179,6 +187,8 @@ def main():
     print(f"  speed-up vs plain loop:           {span([p / median(loop) for p in piped], 'x', 2)}")
     print(f"  speed-up vs loop + normalisation: {span([p / median(same) for p in piped], 'x', 2)}")
     print(f"  share of the threaded plain loop: {median(piped) / median(ceiling):.0%}")
+    print(f"  with tf.data's autotuner on:      {span(tuned, 'tiles/s')}, CPU {span(tuned_cpu, 'ms/tile')}, "
+          f"{span([p / median(loop) for p in tuned], 'x', 2)} the plain loop")
     print(f"make_dataset streamed (repeat=True): {span(streaming, 'tiles/s')}, CPU {span(streaming_cpu, 'ms/tile')}, "
           f"{span([p / median(loop) for p in streaming], 'x', 2)} the plain loop, "
           f"{median(streaming) / median(ceiling):.0%} of the threaded loop")

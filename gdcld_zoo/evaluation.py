@@ -71,6 +71,7 @@ def evaluate(model, root, split="val", by=(), batch_size=4, threshold=None, prep
     >>> round(100 * report["overall"]["miou"], 2)  # doctest: +SKIP
     """
     from gdcld_zoo.data import read_pair, tile_pairs
+    from gdcld_zoo.data.reading import enter_read_env
 
     by = tuple(by)
     unknown = [f for f in by if f not in GROUP_FIELDS]
@@ -105,7 +106,7 @@ def evaluate(model, root, split="val", by=(), batch_size=4, threshold=None, prep
 
     # Read a bounded chunk of tiles at a time: memory stays at a few batches.
     chunk = batch_size * max(jobs, 1)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, initializer=enter_read_env, initargs=(True,)) as pool:
         for start in range(0, len(pairs), chunk):
             chunk_pairs = pairs[start : start + chunk]
             pending = []

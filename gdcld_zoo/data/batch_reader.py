@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gdcld_zoo.data.reading import IGNORE_INDEX, RasterReadError, read_pair, resolve_preprocessing
+from gdcld_zoo.data.reading import IGNORE_INDEX, RasterReadError, enter_read_env, read_pair, resolve_preprocessing
 from gdcld_zoo.registry import SIZE_MULTIPLE
 
 logger = logging.getLogger(__name__)
@@ -199,5 +199,7 @@ class TileBatchReader:
     def _executor(self):
         with self._lock:
             if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="gdcld-read")
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    self.threads, thread_name_prefix="gdcld-read", initializer=enter_read_env, initargs=(True,)
+                )
             return self._pool

@@ -6,8 +6,13 @@ is read by one `tf.numpy_function` call into `TileBatchReader`, whose thread
 pool reads the batch's tiles at once (GDAL decodes with the GIL released, so
 reads overlap on all cores) straight into one preallocated array, only the
 crop window of each file; tf.data reads the next batches while the current one
-is normalised and consumed. Augmenting in tf.data costs seconds per
-8x1024x1024 batch on a CPU; on a GPU pass `augment=False` and call
+is normalised and consumed. The parallelism is set, not autotuned: tf.data's
+autotuner is off for the returned dataset, because its optimisation thread made
+the teardown of an exhausted iterator (one per Keras epoch) wait 0.26-0.32 s in
+2 to 3 epochs of 16 (`benchmarks/pipeline.py` measures epochs both ways).
+Stages you add with `tf.data.AUTOTUNE` run one call per core;
+`ds.with_options(...)` turns the autotuner back on. Augmenting in tf.data costs
+seconds per 8x1024x1024 batch on a CPU; on a GPU pass `augment=False` and call
 `SegmentationAugmentation` on the batch in the training step instead.
 
 Training (split "train" unless `training=` says otherwise) randomly crops each
@@ -46,7 +51,7 @@ from gdcld_zoo.data.augmentation import SegmentationAugmentation
 from gdcld_zoo.data.batch_reader import TileBatchReader, padded_size
 from gdcld_zoo.data.checks import check_pair
 from gdcld_zoo.data.layout import index_split
-from gdcld_zoo.data.reading import IGNORE_INDEX, resolve_preprocessing
+from gdcld_zoo.data.reading import IGNORE_INDEX, enter_read_env, resolve_preprocessing
 from gdcld_zoo.errors import InvalidInputError
 
 EVAL_CROPS = ("whole", "center", "grid")
@@ -57,7 +62,7 @@ class BadTileError(InvalidInputError):
 
 
 def _validate(pairs, preprocessing, read_pixels, on_bad, jobs):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, initializer=enter_read_env) as pool:
         reports = list(pool.map(lambda p: check_pair(p, preprocessing, read_pixels), pairs))
     bad = [r for r in reports if not r.ok]
     if bad:
@@ -163,7 +168,8 @@ def make_dataset(
         drop_remainder: Drop the last incomplete batch.
         seed: Seed for shuffling, crops, balancing and augmentation.
         num_parallel_calls: Tiles read at once, each by rasterio in its own
-            thread; tf.data.AUTOTUNE is one per CPU core.
+            thread; tf.data.AUTOTUNE is one per CPU core. Enough batches are
+            read at once to keep that many threads busy.
         jobs: Threads used to validate files when the dataset is built.
 
     Returns:
@@ -258,6 +264,9 @@ def make_dataset(
         threads=None if num_parallel_calls == tf.data.AUTOTUNE else num_parallel_calls,
     )
     metadata = _metadata_table(reader.pairs) if with_metadata else None
+    # Batches read at once: one more than fills the thread pool, so the next
+    # batch's tiles are queued while a batch's last tiles are read.
+    in_flight = max(2, math.ceil(reader.threads / int(batch_size)) + 1)
 
     def read_batch(elements, randoms):
         images, masks, kept, offsets = tf.numpy_function(
@@ -279,7 +288,7 @@ def make_dataset(
     # batch is then read by one call that fills one array (see TileBatchReader).
     randomness = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     ds = tf.data.Dataset.zip((ds, randomness)).batch(batch_size, drop_remainder=drop_remainder and not skip)
-    ds = ds.map(read_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = ds.map(read_batch, num_parallel_calls=in_flight, deterministic=deterministic)
     if skip:
         # Unreadable tiles leave short batches: refill them to batch_size.
         ds = ds.unbatch()
@@ -294,7 +303,7 @@ def make_dataset(
     def normalise(images, masks, *meta):
         return (scale_images(images), tf.cast(masks, mask_dtype), *meta)
 
-    ds = ds.map(normalise, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = ds.map(normalise, num_parallel_calls=in_flight, deterministic=deterministic)
 
     if augment is not False:
         layer = augment if isinstance(augment, SegmentationAugmentation) else SegmentationAugmentation(spec, seed=seed)
@@ -304,7 +313,9 @@ def make_dataset(
             return (out["images"], tf.cast(out["segmentation_masks"], mask_dtype), *meta)
 
         ds = ds.map(apply, num_parallel_calls=None if deterministic else tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False  # see the module docstring
+    return ds.prefetch(2).with_options(options)
 
 
 def batch_to_model_input(preprocessing=None, normalize=True):

@@ -36,6 +36,17 @@ def test_eval_batches_are_normalised_tiles_in_order(synthetic_root):
         np.testing.assert_array_equal(masks[i, ..., 0], _read(pair.label, 1))
 
 
+def test_parallelism_is_set_and_the_autotuner_can_come_back(synthetic_root):
+    """The autotuner is off (it stalls iterator teardown); turning it on changes no batch."""
+    ds = make_dataset(synthetic_root, "val", batch_size=3, tile_size=64, deterministic=True)
+    assert ds.options().autotune.enabled is False
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    for (a, m), (b, n) in zip(_arrays(ds), _arrays(ds.with_options(options)), strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(m, n)
+
+
 def test_training_crops_are_windows_of_their_tile(synthetic_root):
     ds = make_dataset(synthetic_root, "train", 4, 64, augment=False, with_metadata=True, seed=3)
     spec = Preprocessing()

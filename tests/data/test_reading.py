@@ -1,9 +1,11 @@
 """read_pair: band spec rules, windows, ignore values, errors naming the file."""
 
 import doctest
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from rasterio.env import get_gdal_config
 
 import gdcld_zoo.data.augmentation
 import gdcld_zoo.data.batch_reader
@@ -13,7 +15,7 @@ import gdcld_zoo.data.layout
 import gdcld_zoo.data.reading
 import gdcld_zoo.data.synthetic
 from gdcld_zoo.data.layout import TilePair
-from gdcld_zoo.data.reading import RasterReadError, open_raster, read_pair
+from gdcld_zoo.data.reading import RasterReadError, enter_read_env, open_raster, read_pair
 from gdcld_zoo.errors import InvalidInputError
 from gdcld_zoo.preprocessing import Preprocessing
 from tests.data.raster_files import write_tif
@@ -111,3 +113,29 @@ def test_open_raster_still_finds_sidecar_files(tmp_path):
     )
     with open_raster(path, "label") as src:
         assert src.nodata == 9
+
+
+def test_read_env_is_per_worker_thread_and_reads_the_same(pair):
+    """enter_read_env sets GDAL options in its pool's threads only; pixels and CRS read as before."""
+    tile, image, label = pair
+    spec = Preprocessing(bands=(1, 2, 3), band_names=("b1", "b2", "b3"), dtype="uint16", scale=(1, 1, 1))
+
+    def in_thread():
+        with open_raster(tile.image) as src:
+            crs = src.crs
+        options = {key: get_gdal_config(key) for key in ("GTIFF_SRS_SOURCE", "GDAL_DISABLE_READDIR_ON_OPEN")}
+        return options, crs, read_pair(tile, spec)
+
+    expected = read_pair(tile, spec)
+    with open_raster(tile.image) as src:
+        expected_crs = src.crs
+    for pixels_only, source in ((True, "GEOKEYS"), (False, None)):
+        with ThreadPoolExecutor(1, initializer=enter_read_env, initargs=(pixels_only,)) as pool:
+            options, crs, (raw, mask) = pool.submit(in_thread).result()
+        assert options == {"GTIFF_SRS_SOURCE": source, "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
+        assert crs == expected_crs
+        np.testing.assert_array_equal(raw, expected[0])
+        np.testing.assert_array_equal(mask, expected[1])
+    assert get_gdal_config("GTIFF_SRS_SOURCE") is None
+    with pytest.raises(RuntimeError, match="thread-pool initializer"):
+        enter_read_env()
