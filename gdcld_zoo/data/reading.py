@@ -133,9 +133,10 @@ def enter_read_env(pixels_only=False):
     and PROJ data files, resetting PROJ's search path) and `open_raster` one
     more for its options; with one per thread, opens go straight to GDAL.
     `pixels_only` adds `PIXEL_READ_OPTIONS` for threads that never look at a
-    CRS. Both cut `TileBatchReader`'s CPU per 1024x1024 tile and label (see
-    `benchmarks/pipeline.py`). rasterio keeps worker threads' GDAL options
-    thread-local, which is why the main thread is refused.
+    CRS. Together they cut `TileBatchReader`'s CPU per 1024x1024 tile and
+    label from 6.0 to 5.5 ms (a script timing 128 deflate tiles through the
+    reader with and without them, five interleaved runs). rasterio keeps worker
+    threads' GDAL options thread-local, which is why the main thread is refused.
     """
     if threading.current_thread() is threading.main_thread():
         raise RuntimeError("enter_read_env is a thread-pool initializer; the main thread would change GDAL globally.")
