@@ -78,4 +78,5 @@ def load_encoder_weights(model, path):
     >>> from gdcld_zoo import build_model
     >>> model = build_model("deeplabv3_r50", encoder_weights="resnet50d.safetensors")  # doctest: +SKIP
     """
-    load_state(getattr(model, "encoder", model), read_safetensors(path), f"timm ResNet checkpoint {path}")
+    encoder = getattr(model, "encoder", None)  # a segmentation model's, or the bare ResNet given
+    load_state(model if encoder is None else encoder, read_safetensors(path), f"timm ResNet checkpoint {path}")

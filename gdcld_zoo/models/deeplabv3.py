@@ -109,12 +109,9 @@ class DeepLabV3(SegmentationModel):
         x = layers.Dropout(dropout_rate, name="aspp_dropout")(x)
         x = layers.Conv2D(num_classes, 1, name="classifier")(x)
         outputs = full_resolution_logits(x, output_stride)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs, outputs, num_classes=num_classes, input_shape=input_shape, encoder=encoder, **kwargs)
 
         # === Config ===
-        self.encoder = encoder
-        self.num_classes = num_classes
-        self.input_shape_config = tuple(input_shape)
         self.aspp_rates = tuple(aspp_rates)
         self.aspp_channels = aspp_channels
         self.dropout_rate = dropout_rate

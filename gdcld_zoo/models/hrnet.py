@@ -269,12 +269,9 @@ class HRNet(SegmentationModel):
         x = layers.ReLU(name="head_relu")(x)
         x = layers.Conv2D(num_classes, 1, kernel_initializer=_HEAD_INIT, name="head_classifier")(x)
         outputs = full_resolution_logits(x, 4)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs, outputs, num_classes=num_classes, input_shape=input_shape, encoder=encoder, **kwargs)
 
         # === Config ===
-        self.encoder = encoder
-        self.num_classes = num_classes
-        self.input_shape_config = tuple(input_shape)
         self.head_channels = head_channels
 
     def head_config(self):

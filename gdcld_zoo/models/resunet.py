@@ -77,12 +77,9 @@ class ResUNet(SegmentationModel):
             x = conv_bn_relu(x, width, 3, f"decoder_block{block}_2", use_bias=False)
         x = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
         outputs = full_resolution_logits(x, 1)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs, outputs, num_classes=num_classes, input_shape=input_shape, encoder=encoder, **kwargs)
 
         # === Config ===
-        self.encoder = encoder
-        self.num_classes = num_classes
-        self.input_shape_config = tuple(input_shape)
         self.decoder_widths = tuple(decoder_widths)
 
     def head_config(self):

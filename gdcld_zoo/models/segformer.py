@@ -304,12 +304,9 @@ class SegFormer(SegmentationModel):
         x = layers.Dropout(dropout_rate, name="decoder_dropout")(x)
         x = layers.Conv2D(num_classes, 1, name="decoder_classifier")(x)
         outputs = full_resolution_logits(x, stage_strides[0])
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs, outputs, num_classes=num_classes, input_shape=input_shape, encoder=encoder, **kwargs)
 
         # === Config ===
-        self.encoder = encoder
-        self.num_classes = num_classes
-        self.input_shape_config = tuple(input_shape)
         self.decoder_hidden_size = decoder_hidden_size
         self.dropout_rate = dropout_rate
 

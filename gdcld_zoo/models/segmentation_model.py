@@ -13,13 +13,20 @@ import keras
 class SegmentationModel(keras.Model):
     """Base of the segmentation models: name, classes, input shape, encoder and head config.
 
-    Subclasses set `num_classes`, `input_shape_config` and, when they wrap an
-    encoder model, `encoder`; they return their head's arguments from
-    `head_config()` and list the encoder arguments they fix themselves in
+    Subclasses build their graph and pass its inputs and outputs here with the
+    number of classes, the input shape and, when they wrap an encoder model,
+    the encoder; they keep their head's arguments and return them from
+    `head_config()`, and list the encoder arguments they fix themselves in
     `FIXED_ENCODER_ARGUMENTS` (left out of the config).
     """
 
     FIXED_ENCODER_ARGUMENTS = ()
+
+    def __init__(self, inputs, outputs, *, num_classes, input_shape, encoder=None, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.encoder = encoder
+        self.num_classes = num_classes
+        self.input_shape_config = tuple(input_shape)
 
     def head_config(self):
         """The constructor arguments of the head (decoder), as stored in the config."""
@@ -32,9 +39,8 @@ class SegmentationModel(keras.Model):
             "num_classes": self.num_classes,
             "input_shape": list(self.input_shape_config),
         }
-        encoder = getattr(self, "encoder", None)
-        if encoder is not None:
-            encoder_config = encoder.get_config()
+        if self.encoder is not None:
+            encoder_config = self.encoder.get_config()
             for key in ("name", "trainable", "input_shape", *self.FIXED_ENCODER_ARGUMENTS):
                 encoder_config.pop(key)
             config.update(encoder_config)

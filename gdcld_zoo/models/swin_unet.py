@@ -126,12 +126,9 @@ class SwinUNet(SegmentationModel):
         x = patch_expand(x, width, patch_size, "decoder_final_expand")
         x = layers.Conv2D(num_classes, 1, use_bias=False, name="decoder_classifier")(x)
         outputs = full_resolution_logits(x, 1)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs, outputs, num_classes=num_classes, input_shape=input_shape, encoder=encoder, **kwargs)
 
         # === Config ===
-        self.encoder = encoder
-        self.num_classes = num_classes
-        self.input_shape_config = tuple(input_shape)
         self.decoder_depths = tuple(decoder_depths)
 
     def head_config(self):

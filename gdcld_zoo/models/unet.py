@@ -68,11 +68,9 @@ class UNet(SegmentationModel):
             x = conv_bn_relu(x, width, 3, f"decoder_up{stage}_2")
         x = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
         outputs = full_resolution_logits(x, 1)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs, outputs, num_classes=num_classes, input_shape=input_shape, **kwargs)
 
         # === Config ===
-        self.num_classes = num_classes
-        self.input_shape_config = tuple(input_shape)
         self.encoder_widths = tuple(encoder_widths)
         self.decoder_widths = tuple(decoder_widths)
 

@@ -160,12 +160,9 @@ class UperNet(SegmentationModel):
         x = layers.Dropout(dropout_rate, name="decoder_dropout")(x)
         x = layers.Conv2D(num_classes, 1, name="decoder_classifier")(x)
         outputs = full_resolution_logits(x, stride)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs, outputs, num_classes=num_classes, input_shape=input_shape, encoder=encoder, **kwargs)
 
         # === Config ===
-        self.encoder = encoder
-        self.num_classes = num_classes
-        self.input_shape_config = tuple(input_shape)
         self.out_indices_config = tuple(out_indices)
         self.neck_channels = neck_channels
         self.neck_scales = tuple(neck_scales)
