@@ -10,7 +10,6 @@ a group are never means of tile metrics. Pixels labelled 255 or nodata are
 left out.
 """
 
-import concurrent.futures
 import csv
 import io
 import json
@@ -71,7 +70,7 @@ def evaluate(model, root, split="val", by=(), batch_size=4, threshold=None, prep
     >>> round(100 * report["overall"]["miou"], 2)  # doctest: +SKIP
     """
     from gdcld_zoo.data import read_pair, tile_pairs
-    from gdcld_zoo.data.reading import enter_read_env
+    from gdcld_zoo.data.reading import read_thread_pool
 
     by = tuple(by)
     unknown = [f for f in by if f not in GROUP_FIELDS]
@@ -106,7 +105,7 @@ def evaluate(model, root, split="val", by=(), batch_size=4, threshold=None, prep
 
     # Read a bounded chunk of tiles at a time: memory stays at a few batches.
     chunk = batch_size * max(jobs, 1)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, initializer=enter_read_env, initargs=(True,)) as pool:
+    with read_thread_pool(jobs, pixels_only=True) as pool:
         for start in range(0, len(pairs), chunk):
             chunk_pairs = pairs[start : start + chunk]
             pending = []

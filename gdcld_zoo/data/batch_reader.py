@@ -29,7 +29,6 @@ Example:
 ((2, 3, 32, 32), (2, 32, 32, 1), [0, 1], [[5, 0], [11, 2]])
 """
 
-import concurrent.futures
 import hashlib
 import logging
 import math
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gdcld_zoo.data.reading import IGNORE_INDEX, RasterReadError, enter_read_env, read_pair, resolve_preprocessing
+from gdcld_zoo.data.reading import IGNORE_INDEX, RasterReadError, read_pair, read_thread_pool, resolve_preprocessing
 from gdcld_zoo.registry import SIZE_MULTIPLE
 
 logger = logging.getLogger(__name__)
@@ -199,7 +198,5 @@ class TileBatchReader:
     def _executor(self):
         with self._lock:
             if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    self.threads, thread_name_prefix="gdcld-read", initializer=enter_read_env, initargs=(True,)
-                )
+                self._pool = read_thread_pool(self.threads, pixels_only=True, name="gdcld-read")
             return self._pool

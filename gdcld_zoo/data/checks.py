@@ -19,7 +19,6 @@ Example:
 
 import collections
 import csv
-import concurrent.futures
 import dataclasses
 from pathlib import Path
 
@@ -31,9 +30,9 @@ from gdcld_zoo.data.reading import (
     IGNORE_INDEX,
     RasterReadError,
     band_problem,
-    enter_read_env,
     label_value_problem,
     open_raster,
+    read_thread_pool,
     resolve_preprocessing,
 )
 
@@ -239,7 +238,7 @@ def _present_splits(root):
 def check_split(root, split, preprocessing=None, read_pixels=True, jobs=4):
     """Check every pair of one split (in `jobs` threads; rasterio releases the GIL)."""
     index = index_split(root, split)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), initializer=enter_read_env) as pool:
+    with read_thread_pool(max(1, jobs)) as pool:
         reports = list(pool.map(lambda p: check_pair(p, preprocessing, read_pixels), index.pairs))
     for label in index.orphan_labels:
         reports.append(PairReport(pair=None, problems=[f"{label}: label has no image with the same stem"]))

@@ -40,7 +40,6 @@ Example:
 ((2, 32, 32, 3), 'float32', (2, 32, 32, 1), 'uint8')
 """
 
-import concurrent.futures
 import math
 import warnings
 
@@ -51,7 +50,7 @@ from gdcld_zoo.data.augmentation import SegmentationAugmentation
 from gdcld_zoo.data.batch_reader import TileBatchReader, padded_size
 from gdcld_zoo.data.checks import check_pair
 from gdcld_zoo.data.layout import index_split
-from gdcld_zoo.data.reading import IGNORE_INDEX, enter_read_env, resolve_preprocessing
+from gdcld_zoo.data.reading import IGNORE_INDEX, read_thread_pool, resolve_preprocessing
 from gdcld_zoo.errors import InvalidInputError
 
 EVAL_CROPS = ("whole", "center", "grid")
@@ -62,7 +61,7 @@ class BadTileError(InvalidInputError):
 
 
 def _validate(pairs, preprocessing, read_pixels, on_bad, jobs):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, initializer=enter_read_env) as pool:
+    with read_thread_pool(jobs) as pool:
         reports = list(pool.map(lambda p: check_pair(p, preprocessing, read_pixels), pairs))
     bad = [r for r in reports if not r.ok]
     if bad:

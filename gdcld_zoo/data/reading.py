@@ -25,6 +25,7 @@ Example:
 ((32, 32, 3), 'uint8', (32, 32))
 """
 
+import concurrent.futures
 import threading
 
 import numpy as np
@@ -142,6 +143,13 @@ def enter_read_env(pixels_only=False):
         raise RuntimeError("enter_read_env is a thread-pool initializer; the main thread would change GDAL globally.")
     _thread.env = rasterio.Env(**(PIXEL_READ_OPTIONS if pixels_only else OPEN_OPTIONS))
     _thread.env.__enter__()
+
+
+def read_thread_pool(workers, pixels_only=False, name=""):
+    """A `ThreadPoolExecutor` whose threads each open rasters in one `Env` (see `enter_read_env`)."""
+    return concurrent.futures.ThreadPoolExecutor(
+        workers, thread_name_prefix=name, initializer=enter_read_env, initargs=(pixels_only,)
+    )
 
 
 def open_raster(path, what="raster"):

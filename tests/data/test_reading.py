@@ -1,7 +1,6 @@
 """read_pair: band spec rules, windows, ignore values, errors naming the file."""
 
 import doctest
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ import gdcld_zoo.data.layout
 import gdcld_zoo.data.reading
 import gdcld_zoo.data.synthetic
 from gdcld_zoo.data.layout import TilePair
-from gdcld_zoo.data.reading import RasterReadError, enter_read_env, open_raster, read_pair
+from gdcld_zoo.data.reading import RasterReadError, enter_read_env, open_raster, read_pair, read_thread_pool
 from gdcld_zoo.errors import InvalidInputError
 from gdcld_zoo.preprocessing import Preprocessing
 from tests.data.raster_files import write_tif
@@ -116,7 +115,7 @@ def test_open_raster_still_finds_sidecar_files(tmp_path):
 
 
 def test_read_env_is_per_worker_thread_and_reads_the_same(pair):
-    """enter_read_env sets GDAL options in its pool's threads only; pixels and CRS read as before."""
+    """read_thread_pool's threads get GDAL options that the main thread does not; pixels and CRS read as before."""
     tile, image, label = pair
     spec = Preprocessing(bands=(1, 2, 3), band_names=("b1", "b2", "b3"), dtype="uint16", scale=(1, 1, 1))
 
@@ -130,7 +129,7 @@ def test_read_env_is_per_worker_thread_and_reads_the_same(pair):
     with open_raster(tile.image) as src:
         expected_crs = src.crs
     for pixels_only, source in ((True, "GEOKEYS"), (False, None)):
-        with ThreadPoolExecutor(1, initializer=enter_read_env, initargs=(pixels_only,)) as pool:
+        with read_thread_pool(1, pixels_only) as pool:
             options, crs, (raw, mask) = pool.submit(in_thread).result()
         assert options == {"GTIFF_SRS_SOURCE": source, "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
         assert crs == expected_crs
