@@ -235,11 +235,16 @@ def _present_splits(root):
     return found or [None]
 
 
+def check_pairs(pairs, preprocessing=None, read_pixels=True, jobs=4):
+    """`check_pair` for each pair, in `jobs` threads (rasterio releases the GIL), in order."""
+    with read_thread_pool(jobs) as pool:
+        return list(pool.map(lambda p: check_pair(p, preprocessing, read_pixels), pairs))
+
+
 def check_split(root, split, preprocessing=None, read_pixels=True, jobs=4):
-    """Check every pair of one split (in `jobs` threads; rasterio releases the GIL)."""
+    """Check every pair of one split."""
     index = index_split(root, split)
-    with read_thread_pool(max(1, jobs)) as pool:
-        reports = list(pool.map(lambda p: check_pair(p, preprocessing, read_pixels), index.pairs))
+    reports = check_pairs(index.pairs, preprocessing, read_pixels, max(1, jobs))
     for label in index.orphan_labels:
         reports.append(PairReport(pair=None, problems=[f"{label}: label has no image with the same stem"]))
     return SplitReport(split=split or "all", pairs=reports)

@@ -48,9 +48,9 @@ import tensorflow as tf
 
 from gdcld_zoo.data.augmentation import SegmentationAugmentation
 from gdcld_zoo.data.batch_reader import TileBatchReader, padded_size
-from gdcld_zoo.data.checks import check_pair
+from gdcld_zoo.data.checks import check_pairs
 from gdcld_zoo.data.layout import index_split
-from gdcld_zoo.data.reading import IGNORE_INDEX, read_thread_pool, resolve_preprocessing
+from gdcld_zoo.data.reading import IGNORE_INDEX, resolve_preprocessing
 from gdcld_zoo.errors import InvalidInputError
 
 EVAL_CROPS = ("whole", "center", "grid")
@@ -61,8 +61,7 @@ class BadTileError(InvalidInputError):
 
 
 def _validate(pairs, preprocessing, read_pixels, on_bad, jobs):
-    with read_thread_pool(jobs) as pool:
-        reports = list(pool.map(lambda p: check_pair(p, preprocessing, read_pixels), pairs))
+    reports = check_pairs(pairs, preprocessing, read_pixels, jobs)
     bad = [r for r in reports if not r.ok]
     if bad:
         problems = [p for r in bad for p in r.problems]
