@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gdcld_zoo.data.batch_reader import TileBatchReader, aligned_empty, padded_size
+from gdcld_zoo.data.batch_reader import BatchBufferPool, TileBatchReader, padded_size
 from gdcld_zoo.data.layout import TilePair, tile_pairs
 from gdcld_zoo.data.reading import RasterReadError
 from tests.data.conftest import TILE
@@ -104,8 +104,46 @@ def test_thread_count_does_not_change_the_batch(synthetic_root):
 
 
 def test_batches_are_aligned_for_tensorflow():
+    pool = BatchBufferPool()
     for shape, dtype in [((3, 5, 7), "uint8"), ((2, 3, 64, 64), "uint16"), ((1,), "float32")]:
-        array = aligned_empty(shape, dtype)
+        array = pool.empty(shape, dtype)
         assert array.shape == shape and array.dtype == dtype and array.ctypes.data % 64 == 0
         array[...] = 1  # writable, and the whole extent is its own
         assert array.sum() == np.prod(shape)
+
+
+def test_buffers_are_reused_only_once_every_view_is_gone():
+    pool = BatchBufferPool(keep=1)
+    first = pool.empty((4, 64), "uint8")
+    address = first.ctypes.data
+    view = first[1:].T[::2].view("int8")
+    del first
+    assert pool.idle_count() == 0  # a view derived from it still uses the memory
+    second = pool.empty((4, 64), "uint8")
+    assert second.ctypes.data != address
+    del view
+    assert pool.idle_count() == 1
+    assert pool.empty((2, 32), "float32").ctypes.data == address  # same byte size, same memory, now free again
+    assert pool.idle_count() == 1
+    del second  # keep=1 and one buffer is already idle: this one is freed
+    assert pool.idle_count() == 1
+
+
+def test_tensors_keep_their_batch_memory_while_alive(tmp_path):
+    """Batches handed to TensorFlow without a copy are not overwritten while their tensors live."""
+    tf = pytest.importorskip("tensorflow")
+    pairs, arrays = _tiles(tmp_path, [(32, 32)] * 6)
+    reader = TileBatchReader(pairs, [(32, 32)] * 6, tile_size=32, training=False)
+    elements = tf.data.Dataset.from_tensor_slices(_elements(6)).batch(2)
+    batches = elements.map(
+        lambda e: tf.numpy_function(reader, [e, tf.zeros_like(e[:, 0])], [tf.uint8, tf.uint8, tf.int64, tf.int32])[:2]
+    )
+    kept = list(batches)  # every tensor stays alive while later batches are read
+    for b, (images, masks) in enumerate(kept):
+        for i in range(2):
+            image, label = arrays[2 * b + i]
+            np.testing.assert_array_equal(images[i].numpy(), image)
+            np.testing.assert_array_equal(masks[i, ..., 0].numpy(), label)
+    assert reader._buffers.idle_count() == 0
+    del kept, batches
+    assert reader._buffers.idle_count() > 0  # the memory comes back once the tensors are gone
