@@ -26,11 +26,13 @@ Example:
 """
 
 import concurrent.futures
+import os
 import threading
 
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from gdcld_zoo.errors import InvalidInputError
@@ -163,11 +165,15 @@ def open_raster(path, what="raster"):
     GDAL_DISABLE_READDIR_ON_OPEN=TRUE GDAL probes the few sidecar names
     directly instead, so `.aux.xml`, `.ovr` and `.msk` files are still found.
     In a thread that `enter_read_env` set up, the file opens in that thread's
-    environment.
+    environment as a `rasterio.io.DatasetReader`, which is what `rasterio.open`
+    returns for a local path: `rasterio.open` also wraps every open in a nested
+    `Env` whose exit rebuilds the thread's GDAL environment (looking for GDAL
+    and PROJ data files again), 0.23 against 0.17 ms of CPU per open of a
+    1024x1024 label (a script opening 64 labels five times each way).
     """
     try:
         if getattr(_thread, "env", None) is not None:
-            return rasterio.open(path)
+            return DatasetReader(os.fspath(path))
         with rasterio.Env(**OPEN_OPTIONS):
             return rasterio.open(path)
     except (RasterioError, OSError) as error:
