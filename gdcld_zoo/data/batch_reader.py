@@ -72,7 +72,8 @@ class BatchBufferPool:
         self.keep = int(keep)
         self.alignment = int(alignment)
         self._idle = {}  # nbytes -> [raw uint8 buffers]
-        self._lock = threading.Lock()
+        # Reentrant: a garbage collection inside `_release` may release another buffer.
+        self._lock = threading.RLock()
 
     def empty(self, shape, dtype):
         """An uninitialised aligned array, like `np.empty(shape, dtype)`."""
@@ -80,7 +81,9 @@ class BatchBufferPool:
         size = int(np.prod(shape)) * dtype.itemsize
         with self._lock:
             idle = self._idle.get(size)
-            raw = idle.pop() if idle else np.empty(size + self.alignment, np.uint8)
+            raw = idle.pop() if idle else None
+        if raw is None:
+            raw = np.empty(size + self.alignment, np.uint8)
         start = -raw.ctypes.data % self.alignment
         lease = np.frombuffer(memoryview(raw)[start : start + size], dtype)
         weakref.finalize(lease, self._release, size, raw).atexit = False
@@ -121,6 +124,9 @@ class TileBatchReader:
             files that are memory-mapped (keyed by file path, size, mtime and
             band spec, so a changed tile is read again).
         threads: Tiles read at once; None is one per CPU core.
+
+    Batch arrays come from a `BatchBufferPool`: up to 16 of them stay allocated
+    between batches, to be filled again.
     """
 
     def __init__(self, pairs, sizes, preprocessing=None, *, tile_size, training, out_size=None,
