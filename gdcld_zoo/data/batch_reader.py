@@ -96,7 +96,7 @@ class BatchBufferPool:
 
     def _release(self, size, raw):
         with self._lock:
-            if sum(len(idle) for idle in self._idle.values()) < self.keep:
+            if self.idle_count() < self.keep:
                 self._idle.setdefault(size, []).append(raw)
 
 
