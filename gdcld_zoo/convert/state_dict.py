@@ -1,6 +1,7 @@
 """Reading PyTorch-layout checkpoints as numpy and assigning them to Keras layers.
 
-Checkpoints are read with `safetensors.numpy` (no torch needed). Assignment
+Checkpoints (safetensors or PyTorch files) are read with numpy alone: no torch
+is needed and no pickled code runs (`read_checkpoint`). Assignment
 goes through a list of `(torch_prefix, keras_layer, kind)` entries so every
 converter states its mapping as data, and every tensor is accounted for:
 missing, unexpected and mis-shaped tensors are reported together in one error.
@@ -12,6 +13,7 @@ import re
 
 import numpy as np
 
+from gdcld_zoo.convert.pytorch_file import read_pytorch_file
 from gdcld_zoo.errors import GdcldZooError
 
 
@@ -41,27 +43,59 @@ _KINDS = {
 _ALWAYS_IGNORED = ("num_batches_tracked",)
 
 
-def read_safetensors(path):
-    """All tensors of a `.safetensors` file, or of a folder holding one
-    (`model.safetensors`) or a sharded checkpoint (`model.safetensors.index.json`)."""
-    from safetensors.numpy import load_file
+# Checkpoint files a folder may hold, in order of preference: safetensors
+# (a single file or shards), then PyTorch's pickle-based files.
+_FOLDER_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
+
+def read_checkpoint(path):
+    """All tensors of a checkpoint as numpy arrays, read without torch.
+
+    `path` is a `.safetensors` file, a PyTorch file (`pytorch_model.bin`,
+    `.pth`: read by `gdcld_zoo.convert.pytorch_file`, which never runs the
+    pickle's code), or a folder holding one of them (or a sharded
+    checkpoint's `*.index.json`); a folder's safetensors file wins.
+    """
     path = pathlib.Path(path)
     if path.is_dir():
-        index = path / "model.safetensors.index.json"
-        if index.exists():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            state = {}
-            for shard in shards:
-                state.update(load_file(path / shard))
-            return state
-        path = path / "model.safetensors"
-    if not path.exists():
+        found = [path / name for name in _FOLDER_FILES if (path / name).is_file()]
+        if not found:
+            raise ConversionError(
+                f"No checkpoint in {path}: expected one of {', '.join(_FOLDER_FILES)} "
+                "(as transformers' `save_pretrained` or a hub download writes them)."
+            )
+        path = found[0]
+    if not path.is_file():
         raise ConversionError(
-            f"No safetensors checkpoint at {path}. Give a `.safetensors` file or a folder "
-            "holding `model.safetensors` (save a torch checkpoint with `save_pretrained(..., "
-            "safe_serialization=True)` to make one)."
+            f"No checkpoint at {path}. Give a `.safetensors` or PyTorch (`.bin`, `.pth`) file, "
+            "or a folder holding `model.safetensors` or `pytorch_model.bin`."
         )
+    if path.name.endswith(".index.json"):
+        shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
+        state = {}
+        for shard in shards:
+            state.update(read_checkpoint(path.parent / shard))
+        return state
+    if _is_safetensors(path):
+        return _read_checkpoint_file(path)
+    return read_pytorch_file(path)
+
+
+def _is_safetensors(path):
+    """True for a safetensors file: an 8-byte little-endian header length, then a JSON object."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
+
+
+def _read_checkpoint_file(path):
+    from safetensors.numpy import load_file
+
     try:
         return load_file(path)
     except Exception as error:  # safetensors raises its own error types

@@ -2,7 +2,7 @@
 
 Reads a timm `HighResolutionNet` checkpoint (`model.safetensors` of
 `timm/hrnet_w48.ms_in1k`, or any `hrnet_w*` one, including
-`hrnet_w48_ssld.paddle_in1k`) with `safetensors.numpy`, no torch needed.
+`hrnet_w48_ssld.paddle_in1k`) with numpy alone (`read_checkpoint`), no torch needed.
 `HRNetEncoder` names its layers after timm's module paths (dots replaced by
 underscores), so the mapping is read off the model: every convolution and
 batch norm of the encoder must find its tensors, and every checkpoint tensor
@@ -28,7 +28,7 @@ feature value; tiny configuration: within 2.2e-6).
 
 from keras import layers
 
-from gdcld_zoo.convert.state_dict import assign_torch_weights, read_safetensors
+from gdcld_zoo.convert.state_dict import assign_torch_weights, read_checkpoint
 
 # timm's ImageNet classification head on top of the four branches.
 CLASSIFICATION_HEAD = ("incre_modules.", "downsamp_modules.", "final_layer.", "classifier.")
@@ -61,11 +61,11 @@ def load_timm_hrnet_state(encoder, state, source):
 
 
 def load_encoder_weights(model, path):
-    """Load a timm HRNet checkpoint (`.safetensors` file, or a folder holding
-    `model.safetensors`) into the encoder of an `HRNet` model, leaving the FCN
+    """Load a timm HRNet checkpoint (`.safetensors` or `.bin`/`.pth` file, or a folder
+    holding one) into the encoder of an `HRNet` model, leaving the FCN
     head as it is.
 
     Example (with the file from the Hugging Face repo `timm/hrnet_w48.ms_in1k`):
         model = build_model("hrnet_w48", encoder_weights="hrnet_w48/model.safetensors")
     """
-    load_timm_hrnet_state(model.get_layer("encoder"), read_safetensors(path), f"timm HRNet checkpoint {path}")
+    load_timm_hrnet_state(model.get_layer("encoder"), read_checkpoint(path), f"timm HRNet checkpoint {path}")

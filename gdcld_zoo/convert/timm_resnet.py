@@ -21,7 +21,7 @@ tests write a checkpoint with timm's parameter names and shapes and compare the
 encoder against a torch functional re-implementation of timm's forward pass.
 """
 
-from gdcld_zoo.convert.state_dict import ConversionError, assign_torch_weights, read_safetensors
+from gdcld_zoo.convert.state_dict import ConversionError, assign_torch_weights, read_checkpoint
 
 # timm's deep stem: conv1 = Sequential(conv, bn, act, conv, bn, act, conv); the
 # last batch norm is the model's bn1.
@@ -66,8 +66,8 @@ def load_state(encoder, state, source):
 
 
 def load_encoder_weights(model, path):
-    """Load a timm ResNet checkpoint (`.safetensors` file, or a folder holding
-    `model.safetensors`, e.g. a download of timm/resnet50d.a1_in1k) into
+    """Load a timm ResNet checkpoint (`.safetensors` or `.bin`/`.pth` file, or a
+    folder holding one, e.g. a download of timm/resnet50d.a1_in1k) into
     `model`, a `ResNetEncoder` or a model whose `encoder` is one.
 
     Raises:
@@ -79,4 +79,4 @@ def load_encoder_weights(model, path):
     >>> model = build_model("deeplabv3_r50", encoder_weights="resnet50d.safetensors")  # doctest: +SKIP
     """
     encoder = getattr(model, "encoder", None)  # a segmentation model's, or the bare ResNet given
-    load_state(model if encoder is None else encoder, read_safetensors(path), f"timm ResNet checkpoint {path}")
+    load_state(model if encoder is None else encoder, read_checkpoint(path), f"timm ResNet checkpoint {path}")

@@ -11,11 +11,11 @@ shortcuts by strided 1×1 convolutions — the `ResNetEncoder` with
 
 with or without the `resnet.` prefix of `ResNetForImageClassification`
 checkpoints (whose `classifier.` head is skipped). Read with numpy only
-(`safetensors.numpy`, no torch); the checkpoint must have been saved with the
+(`read_checkpoint`, no torch); the checkpoint must have been saved with the
 default `downsample_in_bottleneck=False`, as microsoft/resnet-50 is.
 """
 
-from gdcld_zoo.convert.state_dict import ConversionError, assign_torch_weights, read_safetensors
+from gdcld_zoo.convert.state_dict import ConversionError, assign_torch_weights, read_checkpoint
 
 
 def encoder_mapping(encoder):
@@ -53,8 +53,8 @@ def load_state(encoder, state, source):
 
 
 def load_encoder_weights(model, path):
-    """Load a transformers ResNet checkpoint (`.safetensors` file, or a folder
-    holding `model.safetensors`, e.g. a download of microsoft/resnet-50) into
+    """Load a transformers ResNet checkpoint (`.safetensors` or `pytorch_model.bin`
+    file, or a folder holding one, e.g. a download of microsoft/resnet-50) into
     `model`, a `ResNetEncoder` or a model whose `encoder` is one.
 
     Raises:
@@ -66,4 +66,4 @@ def load_encoder_weights(model, path):
     >>> model = build_model("resunet_r50", encoder_weights="resnet-50/")  # doctest: +SKIP
     """
     encoder = getattr(model, "encoder", None)  # a segmentation model's, or the bare ResNet given
-    load_state(model if encoder is None else encoder, read_safetensors(path), f"transformers ResNet checkpoint {path}")
+    load_state(model if encoder is None else encoder, read_checkpoint(path), f"transformers ResNet checkpoint {path}")

@@ -1,6 +1,6 @@
 """Convert transformers SegFormer checkpoints into `gdcld_zoo` SegFormer models.
 
-Reads a transformers checkpoint folder (`config.json` + `model.safetensors`)
+Reads a transformers checkpoint folder (`config.json` + `model.safetensors` or `pytorch_model.bin`)
 with numpy only (no torch). Both naming schemes are accepted: transformers 4.x
 (`segformer.encoder.block.{i}.{j}.attention.self.query`, `decode_head.linear_c`)
 — which `save_pretrained` still writes — and the 5.x module names
@@ -13,7 +13,7 @@ import pathlib
 from gdcld_zoo.convert.state_dict import (
     ConversionError,
     assign_torch_weights,
-    read_safetensors,
+    read_checkpoint,
     rename_keys,
     transformer_block_mapping,
 )
@@ -125,14 +125,22 @@ def load_segformer_state(model, state, source, encoder_only=False):
 def load_encoder_weights(model, path):
     """Load the MiT encoder of a transformers SegFormer / MiT checkpoint (e.g. the
     ImageNet-pretrained `nvidia/mit-b4`) into `model`, leaving the decoder as is."""
-    load_segformer_state(model, read_safetensors(path), f"Checkpoint {path}", encoder_only=True)
+    load_segformer_state(model, read_checkpoint(path), f"Checkpoint {path}", encoder_only=True)
+
+
+def load_model_weights(model, path):
+    """Load a whole transformers SegFormer checkpoint (encoder, decoder and
+    classifier) into `model`, built with the checkpoint's configuration (e.g.
+    `nvidia/segformer-b4-finetuned-ade-512-512` into `segformer_b4` with 150 classes)."""
+    load_segformer_state(model, read_checkpoint(path), f"Checkpoint {path}")
 
 
 def from_transformers(path):
     """A `SegFormer` with the weights of a transformers checkpoint folder.
 
     Args:
-        path: Folder with `config.json` and `model.safetensors` of a
+        path: Folder with `config.json` and `model.safetensors` (or
+            `pytorch_model.bin`) of a
             `SegformerForSemanticSegmentation` (any configuration, not only B0–B5).
 
     Returns:
@@ -148,5 +156,5 @@ def from_transformers(path):
             f"{path} has no config.json; give the folder written by transformers' `save_pretrained`."
         )
     model = SegFormer(**segformer_config(json.loads(config_path.read_text())))
-    load_segformer_state(model, read_safetensors(path), f"Checkpoint {path}")
+    load_model_weights(model, path)
     return model

@@ -1,6 +1,6 @@
 """Load transformers Swin checkpoints (microsoft/swin-tiny-patch4-window7-224) into Swin-Unet.
 
-Reads `model.safetensors` with numpy only (no torch). Both naming schemes are
+Reads `model.safetensors` or `pytorch_model.bin` with numpy only (no torch). Both naming schemes are
 accepted: transformers 4.x (`swin.encoder.layers.{s}.blocks.{b}.attention.self.query`,
 `attention.self.relative_position_bias_table`, `attention.output.dense`,
 `intermediate.dense`, `output.dense`) and 5.x (`attention.q_proj`,
@@ -26,7 +26,7 @@ import re
 from gdcld_zoo.convert.state_dict import (
     ConversionError,
     assign_torch_weights,
-    read_safetensors,
+    read_checkpoint,
     rename_keys,
     transformer_block_mapping,
 )
@@ -122,6 +122,6 @@ def load_swin_state(model, state, source, mirror_decoder=True):
 
 
 def load_encoder_weights(model, path, mirror_decoder=True):
-    """Load an ImageNet Swin checkpoint (folder or `.safetensors`) into `model`
+    """Load an ImageNet Swin checkpoint (folder, `.safetensors` or `.bin`) into `model`
     (a `SwinUNet`): its encoder, and its decoder blocks unless `mirror_decoder=False`."""
-    load_swin_state(model, read_safetensors(path), f"Checkpoint {path}", mirror_decoder=mirror_decoder)
+    load_swin_state(model, read_checkpoint(path), f"Checkpoint {path}", mirror_decoder=mirror_decoder)

@@ -1,6 +1,6 @@
 """Load transformers ViT checkpoints (google/vit-base-patch16-224) into `ViTEncoder`.
 
-Reads `model.safetensors` with numpy only (no torch). Both naming schemes are
+Reads `model.safetensors` or `pytorch_model.bin` with numpy only (no torch). Both naming schemes are
 accepted: transformers 4.x (`vit.encoder.layer.{i}.attention.attention.query`,
 `attention.output.dense`, `intermediate.dense`, `output.dense`) and 5.x
 (`layers.{i}.attention.q_proj`, `attention.o_proj`, `mlp.fc1`, `mlp.fc2`), with
@@ -17,7 +17,7 @@ import numpy as np
 from gdcld_zoo.convert.state_dict import (
     ConversionError,
     assign_torch_weights,
-    read_safetensors,
+    read_checkpoint,
     rename_keys,
     transformer_block_mapping,
 )
@@ -97,6 +97,6 @@ def load_vit_state(encoder, state, source):
 
 
 def load_encoder_weights(model, path):
-    """Load an ImageNet ViT checkpoint (folder or `.safetensors`) into the `encoder`
+    """Load an ImageNet ViT checkpoint (folder, `.safetensors` or `.bin`) into the `encoder`
     of `model` (e.g. `UperNet`), leaving neck and head as they are."""
-    load_vit_state(model.get_layer("encoder"), read_safetensors(path), f"Checkpoint {path}")
+    load_vit_state(model.get_layer("encoder"), read_checkpoint(path), f"Checkpoint {path}")

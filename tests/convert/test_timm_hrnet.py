@@ -260,5 +260,5 @@ def test_mis_shaped_tensors_are_listed(tiny_state):
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(ConversionError, match="No safetensors checkpoint"):
+    with pytest.raises(ConversionError, match="No checkpoint at .*safetensors"):
         build_model("hrnet_tiny", encoder_weights=tmp_path / "absent.safetensors")

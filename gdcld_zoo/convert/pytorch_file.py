@@ -1,0 +1,172 @@
+"""Read PyTorch checkpoint files (`pytorch_model.bin`, `.pth`) with numpy, never running their code.
+
+`torch.save` writes a zip archive: `<name>/data.pkl`, a pickle of the state
+dict, and `<name>/data/<key>`, one raw little-endian storage per key. The
+pickle rebuilds each tensor by calling `torch._utils._rebuild_tensor_v2` on a
+storage it names through a persistent id `("storage", torch.FloatStorage,
+key, device, numel)`. A pickle can call any importable function, so, like
+`torch.load(weights_only=True)`, this reader unpickles through an allow-list:
+ordered dicts, the tensor and parameter rebuild functions and the storage
+types. Every other global is refused by name before anything runs, and every
+tensor view is checked to lie inside its storage. torch is not imported.
+
+Tensors come back as numpy arrays of the storage's dtype (bfloat16 as
+float32, which holds it exactly). The pre-1.6 non-zip format is refused with
+what to do instead.
+"""
+
+import collections
+import pickle
+import zipfile
+
+import numpy as np
+
+from gdcld_zoo.errors import GdcldZooError
+
+# torch storage type -> numpy dtype of its bytes (bfloat16 read as raw uint16).
+_STORAGE_DTYPES = {
+    "DoubleStorage": "<f8",
+    "FloatStorage": "<f4",
+    "HalfStorage": "<f2",
+    "BFloat16Storage": "<u2",
+    "LongStorage": "<i8",
+    "IntStorage": "<i4",
+    "ShortStorage": "<i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "?",
+}
+# First bytes of the pickled magic number that opens a legacy (pre-1.6) torch file.
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+class UnsafeCheckpointError(GdcldZooError):
+    """A checkpoint whose pickle asks for something other than tensors and dicts."""
+
+
+class _Storage:
+    """A torch storage type named by the pickle (e.g. `torch.FloatStorage`)."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+class _BFloat16Storage(np.ndarray):
+    """uint16 storage holding bfloat16 bits (numpy has no bfloat16)."""
+
+
+def _rebuild_tensor(storage, offset, shape, strides, *_ignored):
+    """The allow-listed `_rebuild_tensor_v2`: a numpy copy of a checked strided view."""
+    if not isinstance(storage, np.ndarray):
+        raise UnsafeCheckpointError("a tensor is rebuilt from something that is not a storage.")
+    shape, strides = tuple(shape), tuple(strides)
+    ints = (offset, *shape, *strides)
+    if len(shape) != len(strides) or not all(isinstance(v, int) and v >= 0 for v in ints):
+        raise UnsafeCheckpointError(f"a tensor has an invalid layout (shape {shape}, strides {strides}).")
+    if 0 not in shape:
+        last = offset + sum((n - 1) * s for n, s in zip(shape, strides))
+        if last >= storage.size or np.prod(shape, dtype=np.int64) > storage.size:
+            raise UnsafeCheckpointError(
+                f"a tensor of shape {shape} (strides {strides}, offset {offset}) does not fit "
+                f"its storage of {storage.size} elements."
+            )
+    itemsize = storage.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        storage[offset:] if storage.size else storage, shape, tuple(s * itemsize for s in strides)
+    )
+    array = np.array(view)
+    if isinstance(storage, _BFloat16Storage):
+        return (array.astype("<u4") << 16).view("<f4")
+    return array
+
+
+def _rebuild_parameter(data, *_ignored):
+    return data
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles state dicts only; storages are read from the zip on demand."""
+
+    def __init__(self, handle, archive, prefix, source):
+        super().__init__(handle)
+        self._archive, self._prefix, self._source, self._storages = archive, prefix, source, {}
+
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _Storage(name)
+        raise UnsafeCheckpointError(
+            f"{self._source} asks to run {module}.{name} while loading; only tensors and "
+            "dicts are read, so it was refused. Use the checkpoint's safetensors file, or "
+            "re-save a state dict you trust with safetensors."
+        )
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise UnsafeCheckpointError(f"{self._source} has an unknown persistent id {pid!r:.80}.")
+        storage_type, key = pid[1], pid[2]
+        if not isinstance(storage_type, _Storage) or not isinstance(key, str):
+            raise UnsafeCheckpointError(f"{self._source} has a storage of unknown type {storage_type!r:.80}.")
+        if key not in self._storages:
+            try:
+                data = self._archive.read(f"{self._prefix}data/{key}")
+            except KeyError:
+                raise UnsafeCheckpointError(f"{self._source} names storage {key!r} but does not hold it.") from None
+            array = np.frombuffer(data, dtype=_STORAGE_DTYPES[storage_type.name])
+            if storage_type.name == "BFloat16Storage":
+                array = array.view(_BFloat16Storage)
+            self._storages[key] = array
+        return self._storages[key]
+
+
+def read_pytorch_file(path):
+    """Name -> numpy array of a `torch.save`d state dict, without torch and without running code.
+
+    A checkpoint that wraps its state dict (`{"state_dict": ...}` or
+    `{"model": ...}`, as some `.pth` files do) is unwrapped.
+
+    Raises:
+        UnsafeCheckpointError: The pickle names anything but tensors and dicts
+            (the name is in the message; nothing was run) or a tensor lies
+            outside its storage.
+        GdcldZooError: A legacy (pre-torch-1.6) file, or not a torch checkpoint.
+    """
+    source = f"PyTorch checkpoint {path}"
+    with open(path, "rb") as handle:
+        head = handle.read(len(_LEGACY_MAGIC))
+    if head.startswith(_LEGACY_MAGIC):
+        raise GdcldZooError(
+            f"{path} is a legacy (before torch 1.6) checkpoint, which this reader does not parse. "
+            "Re-save it where torch is installed: `torch.save(torch.load(f, weights_only=True), f2)` "
+            "or, better, `safetensors.torch.save_file(state_dict, 'model.safetensors')`."
+        )
+    if not zipfile.is_zipfile(path):
+        raise GdcldZooError(f"{path} is not a PyTorch checkpoint (a torch.save zip archive).")
+    with zipfile.ZipFile(path) as archive:
+        pickles = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+        if len(pickles) != 1:
+            raise GdcldZooError(f"{path} holds {len(pickles)} data.pkl entries; a torch.save archive holds one.")
+        prefix = pickles[0][: -len("data.pkl")]
+        with archive.open(pickles[0]) as handle:
+            try:
+                loaded = _RestrictedUnpickler(handle, archive, prefix, source).load()
+            except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError) as error:
+                raise GdcldZooError(f"{source} cannot be read: {error}") from None
+    return _state_dict(loaded, source)
+
+
+def _state_dict(loaded, source):
+    if isinstance(loaded, dict) and loaded and all(isinstance(v, np.ndarray) for v in loaded.values()):
+        return dict(loaded)
+    for key in ("state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            return _state_dict(loaded[key], source)
+    raise GdcldZooError(f"{source} holds no state dict of tensors (found {type(loaded).__name__}).")
