@@ -32,6 +32,9 @@ class ModelSpec:
         encoder_loader: `"module:function"` that loads an ImageNet checkpoint
             into the built model's encoder (`build_model(..., encoder_weights=PATH)`);
             imported only when used, so converters' dependencies stay optional.
+        checkpoint_loader: `"module:function"` that loads a whole-model
+            checkpoint published for the architecture (e.g. transformers'
+            SegFormer fine-tuned on ADE20K) into the built model.
     """
 
     name: str
@@ -41,6 +44,7 @@ class ModelSpec:
     num_params: int | None = None
     public: bool = True
     encoder_loader: str | None = None
+    checkpoint_loader: str | None = None
 
     def accepted_arguments(self):
         """Override names `build_model` accepts."""
@@ -57,8 +61,22 @@ class ModelSpec:
                 f"{self.name} has no pretrained encoder to load (it is trained from scratch, "
                 "as in the paper); leave out encoder_weights."
             )
-        module, function = self.encoder_loader.split(":")
-        getattr(importlib.import_module(module), function)(model, path)
+        _call(self.encoder_loader, model, path)
+
+    def load_checkpoint(self, model, path):
+        """Load a whole-model checkpoint at `path` (converter layout) into `model`."""
+        if not self.checkpoint_loader:
+            raise InvalidInputError(
+                f"{self.name} has no converter for whole-model checkpoints; load its encoder "
+                "with encoder_weights, or convert the checkpoint yourself (gdcld_zoo.convert)."
+            )
+        _call(self.checkpoint_loader, model, path)
+
+
+def _call(target, *args):
+    """Import `"module:function"` and call it."""
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)(*args)
 
 
 _MODELS: dict[str, ModelSpec] = {}

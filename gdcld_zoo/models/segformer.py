@@ -344,7 +344,8 @@ for _variant, _config in MIT_VARIANTS.items():
         ModelSpec(
             name=f"segformer_{_variant}",
             builder=SegFormer,
-        encoder_loader="gdcld_zoo.convert.transformers_segformer:load_encoder_weights",
+            encoder_loader="gdcld_zoo.convert.transformers_segformer:load_encoder_weights",
+            checkpoint_loader="gdcld_zoo.convert.transformers_segformer:load_model_weights",
             description=f"SegFormer, MiT-{_variant.upper()} encoder + all-MLP decoder (Xie et al., 2021)"
             + (" - the paper's best model" if _variant == "b4" else ""),
             config=_config,
@@ -357,6 +358,7 @@ register_model(
         name="segformer_tiny",
         builder=SegFormer,
         encoder_loader="gdcld_zoo.convert.transformers_segformer:load_encoder_weights",
+        checkpoint_loader="gdcld_zoo.convert.transformers_segformer:load_model_weights",
         description="Tiny SegFormer for tests",
         config={
             "hidden_sizes": (8, 16, 24, 32),

@@ -3,17 +3,26 @@
 The model comes back with its `WeightRecord` (`get_weight_record(model)`), so
 scene inference, export and the viewer know its preprocessing, tile size and
 decision threshold without being told. Nothing is ever unpickled: weights are
-`.weights.h5` (HDF5 arrays) or `.keras` archives loaded with `safe_mode=True`.
+`.weights.h5` (HDF5 arrays), `.keras` archives loaded with `safe_mode=True`, or
+published PyTorch-layout checkpoints read with numpy through the converters
+(`gdcld_zoo.convert.pytorch_file` refuses any pickled code).
+
+A record with `part: "encoder"` (e.g. `segformer_b4.imagenet`, the paper's
+starting point) gives the whole model with its encoder loaded and the decoder
+and head untrained, and says so in one `UntrainedHeadWarning`. A record whose
+licence restricts use (e.g. NVIDIA's SegFormer licence, "other") has the
+licence printed once per process.
 """
 
 import dataclasses
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
-from gdcld_zoo.registry import build_model
+from gdcld_zoo.registry import build_model, get_model_spec
 from gdcld_zoo.weights.cache import verify_file, weights_file
 from gdcld_zoo.weights.download import sha256_file
 from gdcld_zoo.weights.record import WeightRecord
@@ -21,6 +30,14 @@ from gdcld_zoo.weights.run import find_sidecar_record, read_run_record
 from gdcld_zoo.weights.sources import get_weights
 
 _RECORD_ATTRIBUTE = "weight_record"
+# Licences that need no notice when weights are loaded.
+PERMISSIVE_LICENSES = ("Apache-2.0", "MIT", "BSD-3-Clause", "CC-BY-4.0", "unspecified")
+# Tags whose licence was already printed in this process.
+_LICENSES_SHOWN = set()
+
+
+class UntrainedHeadWarning(UserWarning):
+    """Weights that hold an encoder only: the model's decoder and head start untrained."""
 
 
 def get_weight_record(model):
@@ -56,12 +73,15 @@ def load_pretrained(tag_or_path, num_classes=None, input_shape=None, progress=Tr
     0.5
     """
     record, path = _resolve(tag_or_path, progress)
-    if path.name.endswith(".keras"):
+    if record is not None and record.is_checkpoint:
+        model = _load_checkpoint(record, path, num_classes, input_shape)
+    elif path.name.endswith(".keras"):
         model = _load_keras_file(path, num_classes, input_shape)
         if record is None:
             record = _record_for_keras_file(path, model)
     else:
         model = _load_weights_file(record, path, num_classes, input_shape)
+    _announce_license(record)
     if num_classes is not None and num_classes != record.num_classes:
         record = dataclasses.replace(
             record, config={**record.config, "num_classes": num_classes}, metrics=(), default=False
@@ -133,13 +153,50 @@ def _input_shape(record, input_shape):
     return input_shape
 
 
-def _load_weights_file(record, path, num_classes, input_shape):
-    """Build the record's model and load a `.weights.h5` file into it."""
+def _announce_license(record):
+    """Print a restrictive licence once per tag and process (stderr)."""
+    if record.license in PERMISSIVE_LICENSES or record.tag in _LICENSES_SHOWN:
+        return
+    _LICENSES_SHOWN.add(record.tag)
+    where = f"; see {record.hub_file.page}" if record.hub_file is not None else ""
+    print(f"Weights {record.tag!r} are licensed: {record.license}{where}", file=sys.stderr)
+
+
+def _load_checkpoint(record, path, num_classes, input_shape):
+    """Build the record's model and load a PyTorch-layout checkpoint with its converter."""
+    spec = get_model_spec(record.model)
+    if record.part == "model":
+        return _load_weights_file(record, path, num_classes, input_shape, lambda m: spec.load_checkpoint(m, path))
+    config = dict(record.config)
+    config.pop("num_classes", None)
+    model = build_model(
+        record.model,
+        num_classes=num_classes or record.num_classes,
+        input_shape=_input_shape(record, input_shape),
+        **config,
+    )
+    spec.load_encoder_weights(model, path)
+    trained_on = f" on {record.trained_on}" if record.trained_on else ""
+    warnings.warn(
+        f"{record.tag}: encoder pretrained{trained_on}; the landslide head is untrained: "
+        f"fine-tune with `gdcld-zoo train {record.model}`.",
+        UntrainedHeadWarning,
+        stacklevel=3,
+    )
+    return model
+
+
+def _load_weights_file(record, path, num_classes, input_shape, load=None):
+    """Build the record's model and load its file into it (a `.weights.h5` file
+    unless `load(model)` says otherwise); a new `num_classes` rebuilds the head."""
     config = dict(record.config)
     config.pop("num_classes", None)
     shape = _input_shape(record, input_shape)
     model = build_model(record.model, num_classes=record.num_classes, input_shape=shape, **config)
-    _load_weights_h5(model, path, record)
+    if load is None:
+        _load_weights_h5(model, path, record)
+    else:
+        load(model)
     if num_classes is None or num_classes == record.num_classes:
         return model
     target = build_model(record.model, num_classes=num_classes, input_shape=shape, **config)

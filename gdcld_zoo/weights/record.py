@@ -12,6 +12,12 @@ Records are validated when they are read: a hand-written record only needs
 downloaded); every other field has the default documented on `WeightRecord`,
 and an unknown key is an error that names it. On disk a registry is JSON:
 `{"weights": [record, ...]}`.
+
+Besides our own `.weights.h5`/`.keras` files, a record can describe a published
+PyTorch-layout checkpoint (`pytorch_model.bin`, `.pth`, `.safetensors`, usually
+an `hf://` URL pinned to a hub commit) that the model's converter loads: the
+whole model (`part: "model"`) or only its ImageNet encoder (`part: "encoder"`,
+the decoder and head start fresh).
 """
 
 import dataclasses
@@ -27,11 +33,17 @@ from typing import Any
 
 from gdcld_zoo.errors import GdcldZooError
 from gdcld_zoo.preprocessing import Preprocessing
+from gdcld_zoo.weights.hub import SCHEME as HF_SCHEME
+from gdcld_zoo.weights.hub import parse_hf_url
 
 _TAG_PATTERN = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)?$")
 _MODEL_PATTERN = re.compile(r"^[a-z0-9_]+$")
 _SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-_URL_SCHEMES = ("http://", "https://", "file://")
+_URL_SCHEMES = ("http://", "https://", "file://", HF_SCHEME)
+KERAS_SUFFIXES = (".weights.h5", ".keras")
+# PyTorch-layout checkpoints, loaded by the model's converter (gdcld_zoo.convert).
+CHECKPOINT_SUFFIXES = (".bin", ".pth", ".pt", ".safetensors")
+PARTS = ("model", "encoder")
 
 
 class InvalidWeightRecordError(GdcldZooError, ValueError):
@@ -91,13 +103,18 @@ class WeightRecord:
         tag: `<model>.<data>` (e.g. `segformer_b4.gdcld`) or a single word alias
             (e.g. `demo`). Lowercase letters, digits, `_` and `-`.
         model: Registered model name passed to `gdcld_zoo.build_model`.
-        file: File name of the `.weights.h5` (or `.keras`) file. A relative name
-            is looked for next to the registry that lists it, in the shipped
-            `weights/` folder and in the download cache; an absolute path is used
-            as is (records written by `gdcld-zoo weights add`).
-        sha256: Hex digest of the file; checked before every load.
-        url: Pinned download URL (http, https or file). Default None: the file
-            must already be on disk.
+        file: File name of the `.weights.h5` (or `.keras`) file, or of a
+            PyTorch-layout checkpoint (`.bin`, `.pth`, `.pt`, `.safetensors`)
+            that the model's converter loads. A relative name is looked for
+            next to the registry that lists it, in the shipped `weights/` folder
+            and in the download cache; an absolute path is used as is (records
+            written by `gdcld-zoo weights add`). For an `hf://` URL, the name of
+            the file it points to.
+        sha256: Hex digest of the file; checked before every load. May be null
+            only for an `hf://` URL: the hub's declared sha256 is checked then.
+        url: Pinned download URL (http, https, file, or
+            `hf://OWNER/REPO@COMMIT/FILE`, see `gdcld_zoo.weights.hub`).
+            Default None: the file must already be on disk.
         size: File size in bytes, used to resume downloads. Default None.
         config: Overrides for `build_model` (e.g. `{"num_classes": 1}`).
             Default `{}`: the model's registered configuration with one class.
@@ -116,6 +133,11 @@ class WeightRecord:
         default: Whether `load_pretrained(<model>)` resolves to this tag.
             Default False.
         description: One line for `gdcld-zoo weights list`. Default `""`.
+        part: `"model"` (default): the file holds the whole model;
+            `"encoder"`: an ImageNet checkpoint for the model's encoder only,
+            so the decoder and head start untrained.
+        trained_on: What the weights learned from, e.g. `"GDCLD"`,
+            `"ImageNet-1k"`. Default `""`: not stated.
         origin: Where the record was read from (a registry path or URL); set by
             the reader, never written to JSON.
 
@@ -130,7 +152,7 @@ class WeightRecord:
     tag: str
     model: str
     file: str
-    sha256: str
+    sha256: str | None
     url: str | None = None
     size: int | None = None
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -143,6 +165,8 @@ class WeightRecord:
     citation: str = ""
     default: bool = False
     description: str = ""
+    part: str = "model"
+    trained_on: str = ""
     origin: str | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
@@ -164,21 +188,45 @@ class WeightRecord:
             )
         if not isinstance(self.file, str) or not self.file.strip():
             raise InvalidWeightRecordError(f"{where}: file must be a non-empty file name.")
-        if not self.file.endswith((".weights.h5", ".keras")):
+        if not self.file.endswith(KERAS_SUFFIXES + CHECKPOINT_SUFFIXES):
             raise InvalidWeightRecordError(
-                f"{where}: file must be a '.weights.h5' or '.keras' file, got {self.file!r}."
+                f"{where}: file must be a '.weights.h5' or '.keras' file, or a PyTorch-layout "
+                f"checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}), got {self.file!r}."
             )
-        if not isinstance(self.sha256, str) or not _SHA256_PATTERN.match(self.sha256.lower()):
-            raise InvalidWeightRecordError(
-                f"{where}: sha256 must be 64 hex digits, got {self.sha256!r}. "
-                "Compute it with `sha256sum FILE` or `gdcld-zoo weights publish`."
-            )
-        object.__setattr__(self, "sha256", self.sha256.lower())
         if self.url is not None and (
             not isinstance(self.url, str) or not self.url.startswith(_URL_SCHEMES)
         ):
             raise InvalidWeightRecordError(
-                f"{where}: url must start with http://, https:// or file://, got {self.url!r}."
+                f"{where}: url must start with http://, https://, file:// or hf://, got {self.url!r}."
+            )
+        from_hub = self.url is not None and self.url.startswith(HF_SCHEME)
+        if from_hub:
+            try:
+                hub_file = parse_hf_url(self.url)
+            except ValueError as error:
+                raise InvalidWeightRecordError(f"{where}: {error}.") from None
+            if hub_file.path.rsplit("/", 1)[-1] != self.file:
+                raise InvalidWeightRecordError(
+                    f"{where}: file must be the name of the hub file, {hub_file.path.rsplit('/', 1)[-1]!r}."
+                )
+        if self.sha256 is None and not from_hub:
+            raise InvalidWeightRecordError(
+                f"{where}: sha256 is required (it may be null only for an hf:// url, whose hash "
+                "the hub declares). Compute it with `sha256sum FILE` or `gdcld-zoo weights publish`."
+            )
+        if self.sha256 is not None:
+            if not isinstance(self.sha256, str) or not _SHA256_PATTERN.match(self.sha256.lower()):
+                raise InvalidWeightRecordError(
+                    f"{where}: sha256 must be 64 hex digits, got {self.sha256!r}. "
+                    "Compute it with `sha256sum FILE` or `gdcld-zoo weights publish`."
+                )
+            object.__setattr__(self, "sha256", self.sha256.lower())
+        if self.part not in PARTS:
+            raise InvalidWeightRecordError(f"{where}: part must be one of {PARTS}, got {self.part!r}.")
+        if self.part == "encoder" and not self.is_checkpoint:
+            raise InvalidWeightRecordError(
+                f"{where}: an encoder record's file must be a PyTorch-layout checkpoint "
+                f"({', '.join(CHECKPOINT_SUFFIXES)}) that the model's converter loads."
             )
         if self.size is not None and (not _is_int(self.size) or self.size < 0):
             raise InvalidWeightRecordError(
@@ -228,11 +276,23 @@ class WeightRecord:
         object.__setattr__(self, "metrics", tuple(self.metrics))
         if not all(isinstance(m, Metrics) for m in self.metrics):
             raise InvalidWeightRecordError(f"{where}: metrics must be Metrics entries.")
-        for name in ("license", "citation", "description"):
+        for name in ("license", "citation", "description", "trained_on"):
             if not isinstance(getattr(self, name), str):
                 raise InvalidWeightRecordError(f"{where}: {name} must be a string.")
         if not isinstance(self.default, bool):
             raise InvalidWeightRecordError(f"{where}: default must be true or false.")
+
+    @property
+    def hub_file(self):
+        """The `gdcld_zoo.weights.hub.HubFile` of an `hf://` URL, else None."""
+        if not (isinstance(self.url, str) and self.url.startswith(HF_SCHEME)):
+            return None
+        return parse_hf_url(self.url)
+
+    @property
+    def is_checkpoint(self):
+        """True for a PyTorch-layout checkpoint that a converter loads."""
+        return self.file.endswith(CHECKPOINT_SUFFIXES)
 
     @property
     def num_classes(self):
@@ -280,6 +340,8 @@ class WeightRecord:
             "citation": self.citation,
             "default": self.default,
             "description": self.description,
+            "part": self.part,
+            "trained_on": self.trained_on,
         }
 
 

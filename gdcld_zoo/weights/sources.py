@@ -190,20 +190,29 @@ def get_weights(tag):
 
     `get_weights("segformer_b4")` is the record of `segformer_b4` marked
     `"default": true` (the one from the latest source when several are), or
-    the model's only record. Unknown names list close matches.
+    the model's only `<model>.<data>` record. A single-word alias (`demo`) is
+    only ever returned by its own name. Unknown names list close matches.
     """
     merged, defaults = _merged_records()
     if tag in merged:
         return merged[tag]
-    if tag in defaults:
+    if tag in defaults and "." in defaults[tag]:
         return merged[defaults[tag]]
-    of_model = [r.tag for r in merged.values() if r.model == tag]
+    of_model = [r.tag for r in merged.values() if r.model == tag and "." in r.tag]
     if len(of_model) == 1:
         return merged[of_model[0]]
     if of_model:
         raise GdcldZooError(
             f"Model {tag!r} has several weights ({', '.join(sorted(of_model))}) and none "
             "is marked default; pass one of these tags."
+        )
+    from gdcld_zoo.registry import list_models
+
+    if tag in list_models(include_tiny=True):
+        raise GdcldZooError(
+            f"No weights are registered for model {tag!r}. Train it with `gdcld-zoo train {tag} "
+            f"--data DATA --out RUN_DIR` (then load_pretrained(RUN_DIR)), or register weights with "
+            "`gdcld-zoo weights add`."
         )
     names = set(merged) | {r.model for r in merged.values()}
     raise UnknownNameError("weight tag", tag, names)
