@@ -53,6 +53,7 @@ TRAIN_CONFIG = {
         "drop_path_rate": 0.0,
         "dropout_rate": 0.0,
     },
+    "encoder_weights": "none",  # reduced widths: no ImageNet encoder fits
     "tile_size": TILE,
     "batch_size": 16,
     "epochs": 6,

@@ -25,6 +25,7 @@ def _overrides(args):
         "seed": args.seed,
         "mixed_precision": True if args.mixed_precision else None,
         "augment": False if args.no_augment else None,
+        "encoder_weights": args.encoder_weights,
     }
 
 
@@ -82,6 +83,12 @@ def register(subparsers):
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON run config; flags override it")
     parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument(
+        "--encoder-weights",
+        metavar="none|TAG|PATH",
+        help="where the encoder starts: none (from scratch), an encoder weight tag, or a checkpoint "
+        "file/folder (default: the model's ImageNet record, e.g. segformer_b4.imagenet)",
+    )
     parser.add_argument("--epochs", type=int, help="training epochs (default 100)")
     parser.add_argument("--batch-size", type=int, help="global batch size (default 8)")
     parser.add_argument("--tile-size", type=int, help="training crop size, a multiple of 32 (default 512)")

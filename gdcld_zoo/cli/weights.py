@@ -10,24 +10,29 @@ from gdcld_zoo.weights.cache import find_local, verify_file, weights_file
 from gdcld_zoo.weights.download import ChecksumError, sha256_file
 from gdcld_zoo.weights.record import WeightRecord
 from gdcld_zoo.weights.run import find_sidecar_record, read_run_record
-from gdcld_zoo.weights.sources import add_user_record, get_weights, list_weights
+from gdcld_zoo.weights.sources import add_user_record, get_weights, landslide_records, list_weights
 
 
 def format_weights_table(records):
-    """One row per record: tag (* = default), model, classes, bands, on disk, description."""
-    rows = [("tag", "model", "classes", "bands", "local", "description")]
+    """One row per record: tag (* = default), model, classes (`encoder`: an encoder
+    only), bands, licence, what it was trained on, on disk (`unpinned`: never downloaded),
+    description."""
+    rows = [("tag", "model", "classes", "bands", "licence", "trained on", "local", "description")]
     for r in records:
         rows.append((
             r.tag + (" *" if r.default else ""),
             r.model,
-            str(r.num_classes),
+            "encoder" if r.part == "encoder" else str(r.num_classes),
             ",".join(r.preprocessing.band_names),
-            "yes" if find_local(r) else "no",
+            r.license,
+            r.trained_on or "not stated",
+            "yes" if find_local(r) else ("unpinned" if r.hub_file and not r.hub_file.pinned else "no"),
             r.description,
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
     return "\n".join(
-        "  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:5])) + "  " + row[5]
+        "  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:last])) + "  " + row[last]
         for row in rows
     ).rstrip()
 
@@ -47,6 +52,16 @@ def run_info(args):
     local = find_local(record)
     print(f"registry: {record.origin}", file=sys.stderr)
     print(f"local file: {local if local else 'not downloaded'}", file=sys.stderr)
+    if not landslide_records(record.model):
+        print(
+            f"No landslide-trained {record.model} has been published: {record.tag} is "
+            + ("an encoder pretrained on " + (record.trained_on or "other data") + " with an untrained head"
+               if record.part == "encoder" else f"trained on {record.trained_on or 'other data'}, not landslides")
+            + f". Train one on GDCLD: `gdcld-zoo data download GDCLD`, then `gdcld-zoo train {record.model} "
+            f"--data GDCLD --out runs/{record.model}` (it starts from the ImageNet encoder), then "
+            f"`gdcld-zoo weights add runs/{record.model} --tag {record.model}.gdcld`.",
+            file=sys.stderr,
+        )
 
 
 def run_download(args):

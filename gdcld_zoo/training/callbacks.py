@@ -168,6 +168,7 @@ class WeightRecordWriter(keras.callbacks.Callback):
             self.best.path,
             self.model_name,
             metrics=(Metrics(self.dataset, self.split, values),),
+            trained_on=self.dataset,
             description=f"{self.model_name} trained with gdcld-zoo train; best {self.split} "
             f"{self.best.monitor} at epoch {epoch + 1}.",
             **self.record_fields,

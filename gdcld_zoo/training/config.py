@@ -39,6 +39,11 @@ class TrainConfig:
         data: GDCLD-layout dataset root (`train/`, `val/` folders).
         out: Run folder for config, logs, checkpoints and the weight record.
         model_config: Overrides passed to `build_model` (e.g. `drop_path_rate`).
+        encoder_weights: Where the encoder starts from: `"default"`, the
+            model's ImageNet encoder record (e.g. `segformer_b4.imagenet`, as
+            PaddleSeg's recipe starts from ImageNet-pretrained backbones; models
+            without one start from scratch); `"none"`, from scratch; an encoder
+            weight tag; or a checkpoint file or folder.
         num_classes: 1: landslide logit with sigmoid (the paper's setting).
         preprocessing: `Preprocessing.to_dict()` of the input bands; default
             8-bit RGB with ImageNet mean/std.
@@ -74,6 +79,7 @@ class TrainConfig:
     data: str | None = None
     out: str = "runs/train"
     model_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    encoder_weights: str | None = "default"
     num_classes: int = 1
     preprocessing: Mapping[str, Any] = dataclasses.field(default_factory=lambda: Preprocessing().to_dict())
     tile_size: int = 512
@@ -101,6 +107,12 @@ class TrainConfig:
 
     def __post_init__(self):
         self.model_config = dict(self.model_config)
+        if self.encoder_weights is not None and not isinstance(self.encoder_weights, str):
+            raise ConfigError(
+                f"encoder_weights must be 'default', 'none', a weight tag or a path, got {self.encoder_weights!r}."
+            )
+        if self.encoder_weights == "none":
+            self.encoder_weights = None
         self.preprocessing = Preprocessing.from_dict(dict(self.preprocessing)).to_dict()
         positive = ("num_classes", "tile_size", "batch_size", "epochs")
         for name in positive:

@@ -53,6 +53,7 @@ from gdcld_zoo.training.callbacks import (
 from gdcld_zoo.training.config import CONFIG_FILE
 from gdcld_zoo.training.schedule import PolynomialDecayWithWarmup
 from gdcld_zoo.training.training_model import TrainingModel
+from gdcld_zoo.weights.load import encoder_checkpoint
 from gdcld_zoo.weights.record import write_text_atomic
 
 LOG_FILE = "log.csv"
@@ -161,14 +162,18 @@ def _check_run_dir(run_dir, resume):
         )
 
 
-def build_training_model(config, steps_per_epoch):
-    """Model, optimizer (AdamW + schedule), loss and metrics, compiled; call in a strategy scope."""
+def build_training_model(config, steps_per_epoch, encoder_weights=None):
+    """Model, optimizer (AdamW + schedule), loss and metrics, compiled; call in a strategy scope.
+
+    `encoder_weights` is a checkpoint loaded into the fresh model's encoder.
+    """
     preprocessing = Preprocessing.from_dict(config.preprocessing)
     model = build_model(
         config.model,
         num_classes=config.num_classes,
         input_shape=(None, None, preprocessing.num_bands),
         **config.model_config,
+        **({"encoder_weights": encoder_weights} if encoder_weights is not None else {}),
     )
     training_model = TrainingModel(
         model, augmentation=_make_augmentation(config, preprocessing) if config.augment else None
@@ -233,6 +238,8 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
     run_dir = Path(config.out)
     _check_run_dir(run_dir, resume)
     keras.utils.set_random_seed(config.seed)
+    # Found (or downloaded) before any data is read; a resumed run restores every weight instead.
+    encoder_weights = None if resume else encoder_checkpoint(config.model, config.encoder_weights)
     preprocessing = Preprocessing.from_dict(config.preprocessing)
     if train_data is None:
         train_data, val_data = _make_datasets(config, preprocessing)
@@ -244,7 +251,7 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
     try:
         strategy = make_strategy(config.strategy)
         with strategy.scope():
-            training_model = build_training_model(config, steps_per_epoch)
+            training_model = build_training_model(config, steps_per_epoch, encoder_weights)
             last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
             if resume:
                 training_model.optimizer.build(training_model.trainable_variables)

@@ -23,11 +23,12 @@ import numpy as np
 
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
 from gdcld_zoo.registry import build_model, get_model_spec
-from gdcld_zoo.weights.cache import verify_file, weights_file
+from gdcld_zoo.weights.cache import WeightsNotFoundError, verify_file, weights_file
 from gdcld_zoo.weights.download import sha256_file
+from gdcld_zoo.weights.hub import HubError
 from gdcld_zoo.weights.record import WeightRecord
 from gdcld_zoo.weights.run import find_sidecar_record, read_run_record
-from gdcld_zoo.weights.sources import get_weights
+from gdcld_zoo.weights.sources import get_weights, list_weights
 
 _RECORD_ATTRIBUTE = "weight_record"
 # Licences that need no notice when weights are loaded.
@@ -88,6 +89,48 @@ def load_pretrained(tag_or_path, num_classes=None, input_shape=None, progress=Tr
         )
     setattr(model, _RECORD_ATTRIBUTE, record)
     return model
+
+
+def encoder_checkpoint(model, choice="default", progress=True):
+    """The local checkpoint to start `model`'s encoder from, or None for from scratch.
+
+    Args:
+        model: Registered model name.
+        choice: `"default"`: the model's encoder record (the one marked
+            default, or its only one; None when it has none or no pretrained
+            encoder); `"none"` or None: from scratch; an encoder weight tag; or
+            a checkpoint file or folder, used as is.
+        progress: Show a progress bar while downloading.
+
+    Raises:
+        WeightsNotFoundError: The record's file is not here and cannot be
+            downloaded; the message says how to fetch it or to pass "none".
+        GdcldZooError: A tag that is not an encoder record of `model`.
+    """
+    if choice is None or choice == "none":
+        return None
+    if choice != "default" and Path(choice).expanduser().exists():
+        return str(Path(choice).expanduser())
+    if choice == "default":
+        if not get_model_spec(model).encoder_loader:
+            return None
+        records = [r for r in list_weights() if r.model == model and r.part == "encoder"]
+        chosen = [r for r in records if r.default] or (records if len(records) == 1 else [])
+        if not chosen:
+            return None
+        record = chosen[0]
+    else:
+        record = get_weights(choice)
+        if record.part != "encoder" or record.model != model:
+            raise GdcldZooError(
+                f"{choice!r} is {'an encoder' if record.part == 'encoder' else 'a whole-model'} record of "
+                f"{record.model!r}, not an encoder record of {model!r}; pass one of "
+                f"{model!r}'s encoder tags (`gdcld-zoo weights list`), a checkpoint path, or none."
+            )
+    try:
+        return str(weights_file(record, progress=progress))
+    except (WeightsNotFoundError, HubError) as error:
+        raise type(error)(f"{error} To train from scratch instead, pass --encoder-weights none.") from None
 
 
 def _resolve(tag_or_path, progress):

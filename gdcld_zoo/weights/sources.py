@@ -218,6 +218,16 @@ def get_weights(tag):
     raise UnknownNameError("weight tag", tag, names)
 
 
+def landslide_records(model):
+    """Records of `model` that map landslides: whole models with one class,
+    under a `<model>.<data>` tag, not trained on synthetic scenes (the demo)."""
+    return [
+        r for r in list_weights()
+        if r.model == model and r.part == "model" and r.num_classes == 1 and "." in r.tag
+        and not r.trained_on.startswith("synthetic")
+    ]
+
+
 def add_user_record(record, replace=False):
     """Add `record` to the user registry (atomically); an existing tag needs `replace`."""
     path = user_registry_path()

@@ -58,3 +58,13 @@ def test_errors_are_one_line(tmp_path, capsys, argv, message):
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_default_encoder_offline_and_not_cached_says_what_to_fetch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GDCLD_ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GDCLD_ZOO_OFFLINE", "1")
+    assert main(["train", "segformer_b4", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "run `gdcld-zoo weights download segformer_b4.imagenet`" in err
+    assert "GDCLD_ZOO_HOME" in err and "pass --encoder-weights none" in err

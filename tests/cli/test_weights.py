@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import pathlib
 
 import pytest
 
@@ -29,8 +30,10 @@ def test_add_list_info_verify_publish(run_dir, weights_env, capsys):  # noqa: F8
     assert "Added segformer_tiny.mine" in capsys.readouterr().out
     assert main(["weights", "list"]) == 0
     rows = capsys.readouterr().out.splitlines()
-    assert rows[0].split()[:5] == ["tag", "model", "classes", "bands", "local"]
-    assert rows[1].split()[:6] == ["segformer_tiny.mine", "*", "segformer_tiny", "1", "red,green,blue", "yes"]
+    assert rows[0].split()[:8] == ["tag", "model", "classes", "bands", "licence", "trained", "on", "local"]
+    assert rows[1].split()[:8] == ["segformer_tiny.mine", "*", "segformer_tiny", "1", "red,green,blue",
+                                   "unspecified", "not", "stated"]
+    assert rows[1].split()[8] == "yes"
 
     assert main(["weights", "info", "segformer_tiny"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -75,3 +78,25 @@ def test_download_and_unknown_tag(weights_env, http_server, capsys):  # noqa: F8
     assert path == str(weights_env["home"] / "weights" / "w.weights.h5")
     assert main(["weights", "info", "unet.gdclld"]) == 2
     assert "Did you mean 'unet.gdcld'" in capsys.readouterr().err
+
+
+SHIPPED = json.loads((pathlib.Path(__file__).resolve().parents[2] / "weights" / "registry.json").read_text())
+
+
+def test_list_shows_every_shipped_record_with_licence_and_training_data(weights_env, capsys):  # noqa: F811
+    write_registry(weights_env["shipped"] / "registry.json", SHIPPED["weights"])
+    assert main(["weights", "list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:-1]}
+    assert sorted(rows) == sorted(r["tag"] for r in SHIPPED["weights"])
+    assert "other (NVIDIA SegFormer licence, non-commercial)  ImageNet-1k, then ADE20K" in rows["segformer_b4.ade20k"]
+    assert "Apache-2.0" in rows["demo"] and "synthetic scenes" in rows["demo"]
+    assert "unpinned" in rows["swin_unet.imagenet"] and " no " in rows["segformer_b4.imagenet"]
+
+
+def test_info_of_a_model_without_landslide_weights_says_so_and_how_to_train(weights_env, capsys):  # noqa: F811
+    write_registry(weights_env["shipped"] / "registry.json", SHIPPED["weights"])
+    assert main(["weights", "info", "segformer_b4"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["tag"] == "segformer_b4.imagenet"
+    assert "No landslide-trained segformer_b4 has been published" in err
+    assert "`gdcld-zoo train segformer_b4 --data GDCLD --out runs/segformer_b4`" in err

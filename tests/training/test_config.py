@@ -48,3 +48,11 @@ def test_missing_or_broken_files(tmp_path):
         TrainConfig.from_file(tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="no config.json"):
         TrainConfig.load(tmp_path)
+
+
+def test_encoder_weights_default_none_tag_or_path():
+    assert TrainConfig(model="segformer_b0").encoder_weights == "default"
+    assert TrainConfig(model="segformer_b0", encoder_weights="none").encoder_weights is None
+    assert TrainConfig.from_dict({"model": "segformer_b0", "encoder_weights": "mit.bin"}).encoder_weights == "mit.bin"
+    with pytest.raises(ConfigError, match="encoder_weights must be"):
+        TrainConfig(model="segformer_b0", encoder_weights=3)

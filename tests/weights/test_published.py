@@ -23,7 +23,7 @@ from gdcld_zoo.convert.transformers_segformer import _encoder_mapping, normalize
 from gdcld_zoo.errors import GdcldZooError  # noqa: E402
 from gdcld_zoo.weights import load as load_module  # noqa: E402
 from gdcld_zoo.weights.cache import WeightsNotFoundError  # noqa: E402
-from gdcld_zoo.weights.load import UntrainedHeadWarning  # noqa: E402
+from gdcld_zoo.weights.load import UntrainedHeadWarning, encoder_checkpoint  # noqa: E402
 from tests.convert.torch_reference import perturbed  # noqa: E402
 from tests.weights.conftest import write_registry  # noqa: E402
 
@@ -149,3 +149,13 @@ def test_load_pretrained_segformer_b4_from_the_hub_without_torch(weights_env, fa
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loaded without torch\nencoder equals the served checkpoint" in result.stdout
+
+
+def test_encoder_checkpoint_for_training(served, tmp_path):
+    cached = encoder_checkpoint("segformer_tiny")  # the model's default encoder record, downloaded
+    assert cached.endswith("hf/nvidia/mit-tiny/" + REV + "/pytorch_model.bin")
+    assert encoder_checkpoint("segformer_tiny", "segformer_tiny.imagenet", progress=False) == cached
+    assert encoder_checkpoint("segformer_tiny", "none") is None and encoder_checkpoint("unet_tiny") is None
+    assert encoder_checkpoint("segformer_tiny", str(tmp_path / "mit")) == str(tmp_path / "mit")
+    with pytest.raises(GdcldZooError, match="'segformer_tiny.ade20k' is a whole-model record of 'segformer_tiny'"):
+        encoder_checkpoint("segformer_tiny", "segformer_tiny.ade20k")
