@@ -1,4 +1,5 @@
-"""`gdcld-zoo data check ROOT`: validate a dataset before training."""
+"""`gdcld-zoo data check ROOT`: validate a dataset before training;
+`gdcld-zoo data download DIR`: fetch the GDCLD release from Zenodo, then check it."""
 
 import sys
 
@@ -47,6 +48,17 @@ def run_check(args):
     return 0 if report.ok else 1
 
 
+def run_download(args):
+    from gdcld_zoo.data.download import GDCLD_DOI, download_gdcld
+
+    print(f"Downloading GDCLD (doi:{GDCLD_DOI}, CC BY 4.0) into {args.dir}", file=sys.stderr)
+    root = download_gdcld(args.dir, progress=not args.quiet, keep_archives=args.keep_archives)
+    report = check_dataset(root, jobs=args.jobs)
+    print(format_report(report))
+    sys.stdout.flush()
+    return 0 if report.ok else 1
+
+
 def register(subparsers):
     parser = subparsers.add_parser("data", help="inspect and validate datasets")
     commands = parser.add_subparsers(dest="data_command", required=True)
@@ -64,3 +76,15 @@ def register(subparsers):
     check.add_argument("--headers-only", action="store_true", help="open files without decoding pixels")
     check.add_argument("--jobs", type=int, default=4, help="reader threads (default 4)")
     check.set_defaults(func=run_check)
+    download = commands.add_parser(
+        "download",
+        help="fetch the GDCLD release from Zenodo, verify, unpack and check it",
+        description="Download GDCLD (Zenodo record 13612636, CC BY 4.0): every file is checked against "
+        "Zenodo's md5, an interrupted run resumes, archives are unpacked into DIR, then DIR is checked "
+        "as by `data check`. GDCLD_ZOO_ZENODO_ENDPOINT points at a mirror.",
+    )
+    download.add_argument("dir", help="folder to create (or to continue filling) as the dataset root")
+    download.add_argument("--keep-archives", action="store_true", help="keep the archives after unpacking")
+    download.add_argument("--quiet", action="store_true", help="no progress bars")
+    download.add_argument("--jobs", type=int, default=4, help="reader threads of the check (default 4)")
+    download.set_defaults(func=run_download)

@@ -3,6 +3,8 @@
 * `tile_pairs(root, split)` / `index_split`: find image/label pairs (folder
   layout or CSV manifest) with their event, sensor and resolution.
 * `check_dataset(root)`: validate every pair (`gdcld-zoo data check ROOT`).
+* `download_gdcld(dir)`: the GDCLD release from Zenodo, md5-verified, resumable,
+  unpacked (`gdcld-zoo data download DIR`).
 * `read_pair(pair, preprocessing)`: one tile through the band-spec rules.
 * `make_dataset(root, split, batch_size, tile_size, ...)`: the tf.data pipeline;
   `normalization_layer(preprocessing)` normalises its `normalize=False` output
@@ -14,6 +16,7 @@
 
 from gdcld_zoo.lazy_imports import lazy_attributes
 from gdcld_zoo.data.checks import DatasetReport, PairReport, SplitReport, check_dataset, check_pair, format_report
+from gdcld_zoo.data.download import download_gdcld
 from gdcld_zoo.data.layout import DatasetLayoutError, SplitIndex, TilePair, index_split, tile_pairs, write_manifest
 from gdcld_zoo.data.reading import IGNORE_INDEX, RasterReadError, read_pair
 from gdcld_zoo.data.synthetic import synthetic_scene, write_synthetic_dataset, write_synthetic_scene
@@ -41,6 +44,7 @@ __all__ = [
     "TilePair",
     "check_dataset",
     "check_pair",
+    "download_gdcld",
     "format_report",
     "index_split",
     "make_dataset",

@@ -37,13 +37,18 @@ class ChecksumError(GdcldZooError):
     """A file's sha256 is not the one its record states."""
 
 
-def sha256_file(path):
-    """Hex sha256 digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+def hash_file(path, algorithm="sha256"):
+    """Hex digest of a file (any `hashlib` algorithm), read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path):
+    """Hex sha256 digest of a file."""
+    return hash_file(path, "sha256")
 
 
 def part_path(dest):
@@ -52,13 +57,14 @@ def part_path(dest):
     return dest.with_name(dest.name + ".part")
 
 
-def download(url, dest, sha256, size=None, progress=True, retries=3, timeout=30, backoff_s=1.0):
-    """Download `url` to `dest`, resuming `dest.part`, and verify its sha256.
+def download(url, dest, expected, size=None, progress=True, retries=3, timeout=30, backoff_s=1.0,
+             algorithm="sha256"):
+    """Download `url` to `dest`, resuming `dest.part`, and verify its digest.
 
     Args:
         url: http(s) or file URL.
-        dest: Final path; written only once the sha256 matches.
-        sha256: Expected hex digest.
+        dest: Final path; written only once the digest matches.
+        expected: Expected hex digest (sha256 unless `algorithm` says otherwise).
         size: Expected size in bytes, if known (skips a request when a complete
             `.part` is already there).
         progress: Show a tqdm progress bar on stderr.
@@ -66,12 +72,14 @@ def download(url, dest, sha256, size=None, progress=True, retries=3, timeout=30,
             resumes from the bytes already received.
         timeout: Seconds to wait on the connection before retrying.
         backoff_s: Wait before retry n is `backoff_s * 2**(n-1)` seconds.
+        algorithm: The `hashlib` name of the digest, e.g. `"md5"` for files
+            whose publisher gives only that (Zenodo).
 
     Returns:
         `dest` as a `Path`.
 
     Raises:
-        ChecksumError: The downloaded bytes have another sha256; nothing is
+        ChecksumError: The downloaded bytes have another digest; nothing is
             left behind.
         DownloadError: `GDCLD_ZOO_OFFLINE` is set (for http and https URLs).
         DownloadError: Every attempt failed; the `.part` file is kept so the
@@ -82,9 +90,9 @@ def download(url, dest, sha256, size=None, progress=True, retries=3, timeout=30,
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _download_lock(dest.parent):
-        if dest.is_file() and sha256_file(dest) == sha256:
+        if dest.is_file() and hash_file(dest, algorithm) == expected:
             return dest  # another process finished it while this one waited
-        return _download(url, dest, sha256, size, progress, retries, timeout, backoff_s)
+        return _download(url, dest, expected, size, progress, retries, timeout, backoff_s, algorithm)
 
 
 @contextlib.contextmanager
@@ -104,7 +112,7 @@ def _download_lock(folder):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _download(url, dest, sha256, size, progress, retries, timeout, backoff_s):
+def _download(url, dest, expected, size, progress, retries, timeout, backoff_s, algorithm):
     part = part_path(dest)
     resumed_from_scratch = False
     attempt = 0
@@ -125,8 +133,8 @@ def _download(url, dest, sha256, size, progress, retries, timeout, backoff_s):
                 ) from None
             time.sleep(backoff_s * 2 ** (attempt - 1))
             continue
-        got = sha256_file(part)
-        if got == sha256:
+        got = hash_file(part, algorithm)
+        if got == expected:
             os.replace(part, dest)
             return dest
         part.unlink()
@@ -136,7 +144,7 @@ def _download(url, dest, sha256, size, progress, retries, timeout, backoff_s):
             resumed_from_scratch = True
             continue
         raise ChecksumError(
-            f"sha256 mismatch for {url}: expected {sha256}, got {got}. The download was "
+            f"{algorithm} mismatch for {url}: expected {expected}, got {got}. The download was "
             "deleted; the file on the server is not the one the record describes."
         )
 
