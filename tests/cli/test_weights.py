@@ -90,7 +90,7 @@ def test_list_shows_every_shipped_record_with_licence_and_training_data(weights_
     assert sorted(rows) == sorted(r["tag"] for r in SHIPPED["weights"])
     assert "other (NVIDIA SegFormer licence, non-commercial)  ImageNet-1k, then ADE20K" in rows["segformer_b4.ade20k"]
     assert "Apache-2.0" in rows["demo"] and "synthetic scenes" in rows["demo"]
-    assert "unpinned" in rows["swin_unet.imagenet"] and " no " in rows["segformer_b4.imagenet"]
+    assert "unpinned" in rows["hrnet_w48.imagenet"] and " no " in rows["segformer_b4.imagenet"]
 
 
 def test_info_of_a_model_without_landslide_weights_says_so_and_how_to_train(weights_env, capsys):  # noqa: F811
