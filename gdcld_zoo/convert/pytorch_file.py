@@ -155,6 +155,8 @@ def read_pytorch_file(path):
         if len(pickles) != 1:
             raise GdcldZooError(f"{path} holds {len(pickles)} data.pkl entries; a torch.save archive holds one.")
         prefix = pickles[0][: -len("data.pkl")]
+        if f"{prefix}byteorder" in archive.namelist() and archive.read(f"{prefix}byteorder") != b"little":
+            raise GdcldZooError(f"{path} stores big-endian tensors; re-save it on a little-endian machine.")
         with archive.open(pickles[0]) as handle:
             try:
                 loaded = _RestrictedUnpickler(handle, archive, prefix, source).load()

@@ -50,12 +50,14 @@ def load_pretrained(tag_or_path, num_classes=None, input_shape=None, progress=Tr
     """Build a model and load pretrained weights into it.
 
     Args:
-        tag_or_path: A weight tag (`"segformer_b4.gdcld"`), a model name for its
-            default tag (`"segformer_b4"`), a training run folder, or a
+        tag_or_path: A weight tag (`"segformer_b4.ade20k"`), a model name for its
+            default tag (`"segformer_b4"`: `segformer_b4.imagenet`, the ImageNet
+            encoder with an untrained head), a training run folder, or a
             `.weights.h5` / `.keras` file.
         num_classes: Classes of the returned model. Default: those of the
             weights. A different number rebuilds the classifier with fresh
             weights for fine-tuning (with a warning); every other weight loads.
+            An encoder record builds the head with this many classes (default 1).
         input_shape: `(H, W, C)` with H and W None or multiples of 32. Default
             `(None, None, bands)`, the bands of the record's preprocessing.
         progress: Show a progress bar while downloading.
@@ -65,8 +67,11 @@ def load_pretrained(tag_or_path, num_classes=None, input_shape=None, progress=Tr
 
     Raises:
         UnknownNameError: An unknown tag; the message lists close matches.
-        WeightsNotFoundError: The file is not on disk and cannot be downloaded.
-        ChecksumError: The file does not have the record's sha256.
+        WeightsNotFoundError: The file is not on disk and cannot be downloaded
+            (offline, or an unpinned hub record); the message says what to do.
+        ChecksumError: The file does not have the record's sha256 (or the
+            hub-declared one).
+        HubError: The hub is unreachable or has no such file at the pinned commit.
 
     Example:
     >>> model = load_pretrained("demo")  # doctest: +SKIP
