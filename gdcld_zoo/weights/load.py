@@ -26,7 +26,7 @@ from gdcld_zoo.registry import build_model, get_model_spec
 from gdcld_zoo.weights.cache import WeightsNotFoundError, verify_file, weights_file
 from gdcld_zoo.weights.download import sha256_file
 from gdcld_zoo.weights.hub import HubError
-from gdcld_zoo.weights.record import WeightRecord
+from gdcld_zoo.weights.record import CHECKPOINT_SUFFIXES, WeightRecord
 from gdcld_zoo.weights.run import find_sidecar_record, read_run_record
 from gdcld_zoo.weights.sources import get_weights, list_weights
 
@@ -116,6 +116,8 @@ def encoder_checkpoint(model, choice="default", progress=True):
         return None
     if choice != "default" and Path(choice).expanduser().exists():
         return str(Path(choice).expanduser())
+    if "/" in choice or choice.endswith(CHECKPOINT_SUFFIXES):
+        raise GdcldZooError(f"No encoder checkpoint at {choice}: give an existing file or folder, a tag, or none.")
     if choice == "default":
         if not get_model_spec(model).encoder_loader:
             return None

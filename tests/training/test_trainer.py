@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gdcld_zoo.errors import UnknownNameError
+from gdcld_zoo.errors import GdcldZooError, UnknownNameError
 from gdcld_zoo.training import ResumeError, TrainConfig, TrainingDivergedError, train
 from gdcld_zoo.training.trainer import build_training_model
 from gdcld_zoo.weights import load_pretrained, read_run_record
@@ -201,3 +201,21 @@ def test_unknown_loss_fails_before_any_data_is_read(tmp_path):
     with pytest.raises(UnknownNameError, match="dice"):
         train(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_encoder_weights_start_the_encoder_and_are_checked_before_data(tmp_path):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from safetensors.numpy import load_file
+
+    mit = transformers.SegformerConfig(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_attention_heads=[1, 2, 1, 2])
+    torch.manual_seed(0)
+    transformers.SegformerForImageClassification(mit).save_pretrained(tmp_path / "mit")
+    config = TrainConfig(model="segformer_tiny", augment=False, encoder_weights=str(tmp_path / "mit"))
+    model = build_training_model(config, 10, encoder_weights=config.encoder_weights).model
+    kernel = model.get_layer("encoder").get_layer("stage1_patch_embed").kernel
+    expected = load_file(tmp_path / "mit" / "model.safetensors")["segformer.encoder.patch_embeddings.0.proj.weight"]
+    np.testing.assert_array_equal(np.asarray(kernel), expected.transpose(2, 3, 1, 0))
+    absent = tiny_config(tmp_path, model="segformer_tiny", encoder_weights=str(tmp_path / "absent.bin"))
+    with pytest.raises(GdcldZooError, match="No encoder checkpoint at .*absent.bin"):
+        train(absent)  # no data given: the checkpoint is checked first
