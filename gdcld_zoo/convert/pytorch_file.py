@@ -10,9 +10,12 @@ ordered dicts, the tensor and parameter rebuild functions and the storage
 types. Every other global is refused by name before anything runs, and every
 tensor view is checked to lie inside its storage. torch is not imported.
 
+The pre-1.6 format (`_use_new_zipfile_serialization=False`) is read too: the
+same pickle, with each storage's bytes after it (an 8-byte element count, then
+the raw elements) instead of in zip entries.
+
 Tensors come back as numpy arrays of the storage's dtype (bfloat16 as
-float32, which holds it exactly). The pre-1.6 non-zip format is refused with
-what to do instead.
+float32, which holds it exactly).
 """
 
 import collections
@@ -55,8 +58,27 @@ class _BFloat16Storage(np.ndarray):
     """uint16 storage holding bfloat16 bits (numpy has no bfloat16)."""
 
 
+class _PendingStorage:
+    """A storage of a legacy file, whose bytes follow the pickle."""
+
+    def __init__(self, name, numel):
+        self.name, self.numel, self.array = name, numel, None
+
+
+class _PendingTensor:
+    """A tensor of a legacy file, rebuilt once its storage has been read."""
+
+    def __init__(self, storage, *layout):
+        self.storage, self.layout = storage, layout
+
+    def resolve(self):
+        return _rebuild_tensor(self.storage.array, *self.layout)
+
+
 def _rebuild_tensor(storage, offset, shape, strides, *_ignored):
     """The allow-listed `_rebuild_tensor_v2`: a numpy copy of a checked strided view."""
+    if isinstance(storage, _PendingStorage):
+        return _PendingTensor(storage, offset, shape, strides)
     if not isinstance(storage, np.ndarray):
         raise UnsafeCheckpointError("a tensor is rebuilt from something that is not a storage.")
     shape, strides = tuple(shape), tuple(strides)
@@ -92,11 +114,12 @@ _ALLOWED = {
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles state dicts only; storages are read from the zip on demand."""
+    """Unpickles state dicts only. `read_storage(name, key, numel)` gives the
+    array of each storage the first time the pickle names it."""
 
-    def __init__(self, handle, archive, prefix, source):
+    def __init__(self, handle, source, read_storage=None):
         super().__init__(handle)
-        self._archive, self._prefix, self._source, self._storages = archive, prefix, source, {}
+        self._source, self._read_storage, self._storages = source, read_storage, {}
 
     def find_class(self, module, name):
         if (module, name) in _ALLOWED:
@@ -110,21 +133,21 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+        if self._read_storage is None or not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
             raise UnsafeCheckpointError(f"{self._source} has an unknown persistent id {pid!r:.80}.")
-        storage_type, key = pid[1], pid[2]
-        if not isinstance(storage_type, _Storage) or not isinstance(key, str):
+        storage_type, key, numel = pid[1], pid[2], pid[4]
+        if not isinstance(storage_type, _Storage) or not isinstance(key, str) or not isinstance(numel, int):
             raise UnsafeCheckpointError(f"{self._source} has a storage of unknown type {storage_type!r:.80}.")
+        if len(pid) > 5 and pid[5] is not None:
+            raise GdcldZooError(f"{self._source} holds storage views, which this reader does not rebuild.")
         if key not in self._storages:
-            try:
-                data = self._archive.read(f"{self._prefix}data/{key}")
-            except KeyError:
-                raise UnsafeCheckpointError(f"{self._source} names storage {key!r} but does not hold it.") from None
-            array = np.frombuffer(data, dtype=_STORAGE_DTYPES[storage_type.name])
-            if storage_type.name == "BFloat16Storage":
-                array = array.view(_BFloat16Storage)
-            self._storages[key] = array
+            self._storages[key] = self._read_storage(storage_type.name, key, numel)
         return self._storages[key]
+
+
+def _array(data, name):
+    array = np.frombuffer(data, dtype=_STORAGE_DTYPES[name])
+    return array.view(_BFloat16Storage) if name == "BFloat16Storage" else array
 
 
 def read_pytorch_file(path):
@@ -137,19 +160,23 @@ def read_pytorch_file(path):
         UnsafeCheckpointError: The pickle names anything but tensors and dicts
             (the name is in the message; nothing was run) or a tensor lies
             outside its storage.
-        GdcldZooError: A legacy (pre-torch-1.6) file, or not a torch checkpoint.
+        GdcldZooError: Not a torch checkpoint, or a truncated one.
     """
     source = f"PyTorch checkpoint {path}"
-    with open(path, "rb") as handle:
-        head = handle.read(len(_LEGACY_MAGIC))
-    if head.startswith(_LEGACY_MAGIC):
-        raise GdcldZooError(
-            f"{path} is a legacy (before torch 1.6) checkpoint, which this reader does not parse. "
-            "Re-save it where torch is installed: `torch.save(torch.load(f, weights_only=True), f2)` "
-            "or, better, `safetensors.torch.save_file(state_dict, 'model.safetensors')`."
-        )
-    if not zipfile.is_zipfile(path):
-        raise GdcldZooError(f"{path} is not a PyTorch checkpoint (a torch.save zip archive).")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(_LEGACY_MAGIC)).startswith(_LEGACY_MAGIC):
+                handle.seek(0)
+                return _state_dict(_read_legacy(handle, source), source)
+        if not zipfile.is_zipfile(path):
+            raise GdcldZooError(f"{path} is not a PyTorch checkpoint (a torch.save file).")
+        return _state_dict(_read_zip(path, source), source)
+    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, KeyError) as error:
+        raise GdcldZooError(f"{source} cannot be read: {error}") from None
+
+
+def _read_zip(path, source):
+    """The unpickled object of a zip-format file; storages are read from its entries."""
     with zipfile.ZipFile(path) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
@@ -157,12 +184,54 @@ def read_pytorch_file(path):
         prefix = pickles[0][: -len("data.pkl")]
         if f"{prefix}byteorder" in archive.namelist() and archive.read(f"{prefix}byteorder") != b"little":
             raise GdcldZooError(f"{path} stores big-endian tensors; re-save it on a little-endian machine.")
+
+        def read_storage(name, key, numel):
+            return _array(archive.read(f"{prefix}data/{key}"), name)
+
         with archive.open(pickles[0]) as handle:
-            try:
-                loaded = _RestrictedUnpickler(handle, archive, prefix, source).load()
-            except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError) as error:
-                raise GdcldZooError(f"{source} cannot be read: {error}") from None
-    return _state_dict(loaded, source)
+            return _RestrictedUnpickler(handle, source, read_storage).load()
+
+
+def _read_legacy(handle, source):
+    """The unpickled object of a legacy file: magic number, protocol, system
+    info and the object are pickles, then the storage keys, then each storage's
+    element count (8 bytes, little-endian) and elements, in that order."""
+
+    def plain():  # a pickle that may name no storage
+        return _RestrictedUnpickler(handle, source).load()
+
+    plain(), plain()
+    info = plain()
+    if not isinstance(info, dict) or not info.get("little_endian", False):
+        raise GdcldZooError(f"{source} stores big-endian tensors; re-save it on a little-endian machine.")
+    pending = {}
+
+    def read_storage(name, key, numel):
+        pending[key] = _PendingStorage(name, numel)
+        return pending[key]
+
+    loaded = _RestrictedUnpickler(handle, source, read_storage).load()
+    keys = plain()
+    if not isinstance(keys, list) or set(keys) != set(pending):
+        raise GdcldZooError(f"{source} lists other storages than its tensors use.")
+    for key in keys:
+        storage = pending[key]
+        numel = int.from_bytes(handle.read(8), "little")
+        data = handle.read(numel * np.dtype(_STORAGE_DTYPES[storage.name]).itemsize)
+        if numel != storage.numel or len(data) != numel * np.dtype(_STORAGE_DTYPES[storage.name]).itemsize:
+            raise GdcldZooError(f"{source} is truncated or damaged (storage {key!r}).")
+        storage.array = _array(data, storage.name)
+    return _resolve(loaded)
+
+
+def _resolve(value):
+    """`value` with every pending tensor of a legacy file rebuilt (dicts searched)."""
+    if isinstance(value, _PendingTensor):
+        return value.resolve()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _resolve(item)
+    return value
 
 
 def _state_dict(loaded, source):

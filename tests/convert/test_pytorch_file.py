@@ -75,11 +75,29 @@ def test_tensor_outside_its_storage_is_refused(tmp_path):
         read_pytorch_file(spoiled)
 
 
-def test_legacy_and_foreign_files_are_refused_with_what_to_do(tmp_path):
+def test_legacy_format_reads_the_same_tensors_and_refuses_code(tmp_path):
+    base = torch.randn(3, 4)
+    state = collections.OrderedDict(w=base, t=base.t(), row=base[1], h=torch.randn(5).half(), n=torch.arange(3))
     legacy = tmp_path / "legacy.pth"
-    torch.save({"w": torch.ones(2)}, legacy, _use_new_zipfile_serialization=False)
-    with pytest.raises(GdcldZooError, match="legacy .*safetensors"):
+    torch.save(state, legacy, _use_new_zipfile_serialization=False)
+    with open(legacy, "rb") as handle:
+        assert not zipfile.is_zipfile(handle)
+    read = read_checkpoint(legacy)
+    assert list(read) == list(state)
+    for key, tensor in state.items():
+        np.testing.assert_array_equal(read[key], tensor.numpy())
+    sentinel = tmp_path / "pwned"
+    torch.save({"w": torch.ones(2), "x": _Exploit(sentinel)}, legacy, _use_new_zipfile_serialization=False)
+    with pytest.raises(UnsafeCheckpointError, match=r"asks to run (posix|os)\.system"):
         read_checkpoint(legacy)
+    assert not sentinel.exists()
+    torch.save(state, legacy, _use_new_zipfile_serialization=False)
+    legacy.write_bytes(legacy.read_bytes()[:-3])
+    with pytest.raises(GdcldZooError, match="truncated or damaged"):
+        read_checkpoint(legacy)
+
+
+def test_foreign_files_are_refused_with_what_to_do(tmp_path):
     text = tmp_path / "notes.bin"
     text.write_text("not a checkpoint")
     with pytest.raises(GdcldZooError, match="is not a PyTorch checkpoint"):
