@@ -7,13 +7,15 @@ import sys
 
 import numpy as np
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from gdcld_zoo.data.synthetic import write_synthetic_scene
 from gdcld_zoo.scene import engines, inputs, overview
 from tests.apps.conftest import SCENE_SHAPE, VIEWER, write_registry
+from tests.extras import require
 from tests.scene.scenes import random_scene, write_scene
+
+st = require("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
 
 TIMEOUT_S = 120
 METRIC_COLUMNS = ["Precision", "Recall", "F1", "IoU", "mIoU"]
