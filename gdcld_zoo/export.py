@@ -59,6 +59,7 @@ def _export_settings(model, record, tile_size):
         "preprocessing": json.dumps(preprocessing.to_dict()),
         "threshold": str(record.threshold if record is not None else 0.5),
         "tile_size": str(tile_size or ""),
+        "weights_tile_size": str(record.tile_size if record is not None else ""),
         "num_classes": str(model.output_shape[-1]),
         "input": f"{INPUT_NAME}: raw pixel values, float32 (batch, height, width, bands)",
         "output": f"{OUTPUT_NAME}: class probabilities (batch, height, width, classes)",
@@ -211,7 +212,8 @@ def read_onnx_metadata(path):
         )
     metadata["preprocessing"] = Preprocessing.from_dict(json.loads(metadata["preprocessing"]))
     metadata["threshold"] = float(metadata["threshold"])
-    metadata["tile_size"] = int(metadata["tile_size"]) if metadata.get("tile_size") else None
+    for key in ("tile_size", "weights_tile_size"):
+        metadata[key] = int(metadata[key]) if metadata.get(key) else None
     metadata["num_classes"] = int(metadata["num_classes"])
     return metadata
 
@@ -237,7 +239,8 @@ class OnnxEngine(Engine):
         self.threshold = metadata["threshold"]
         self.tag = metadata["tag"] or metadata["model"]
         self.input_size = metadata["tile_size"]
-        self.tile_size = metadata["tile_size"] or 1024
+        # The Keras engine's default, so both engines give the same maps by default.
+        self.tile_size = metadata["tile_size"] or metadata["weights_tile_size"] or 1024
         self.num_classes = metadata["num_classes"]
         if self.num_classes > 2:
             raise InvalidInputError(

@@ -171,3 +171,16 @@ def test_a_missing_onnx_extra_is_one_line_naming_it(tiny_model, tmp_path, monkey
     monkeypatch.setitem(sys.modules, missing, None)
     with pytest.raises(MissingExtraError, match=rf'^{missing} is not installed: pip install "gdcld-zoo\[onnx\]"\.$'):
         export_onnx(tiny_model, tmp_path / "tiny.onnx")
+
+
+def test_a_free_size_export_defaults_to_the_weights_tile_size_as_the_keras_engine(tiny_model, tmp_path):
+    import dataclasses
+
+    from gdcld_zoo.export import OnnxEngine
+    from gdcld_zoo.weights.sources import get_weights
+
+    record = dataclasses.replace(get_weights("demo"), tile_size=96)
+    path = export_onnx(tiny_model, tmp_path / "tiny.onnx", record=record, check=False)
+    engine = OnnxEngine(path)
+    assert (engine.input_size, engine.tile_size) == (None, 96)
+    assert read_onnx_metadata(path)["weights_tile_size"] == 96
