@@ -18,7 +18,7 @@ st = require("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 TIMEOUT_S = 120
-METRIC_COLUMNS = ["Precision", "Recall", "F1", "IoU", "mIoU"]
+METRIC_COLUMNS = ["Precision (%)", "Recall (%)", "F1 (%)", "IoU (%)", "mIoU (%)"]
 DOWNLOADS = ["Mask GeoTIFF", "Probability GeoTIFF", "Polygons GeoJSON", "Summary JSON"]
 
 
@@ -95,11 +95,11 @@ def test_rethresholding_does_not_run_the_model_again(viewer_env, engine_calls):
     app.sidebar.slider(key="threshold_demo").set_value(0.0).run()
     assert_results(app)
     assert len(engine_calls) == calls
-    assert app.table[0].value["Recall"].iloc[0] == 100.0  # everything is a landslide at threshold 0
+    assert app.table[0].value["Recall (%)"].iloc[0] == 100.0  # everything is a landslide at threshold 0
     assert int(metric(app, "Landslides")) == 1  # one polygon covering the scene
     app.sidebar.slider(key="threshold_demo").set_value(1.0).run()
     assert len(engine_calls) == calls
-    assert app.table[0].value["Recall"].iloc[0] == 0.0
+    assert app.table[0].value["Recall (%)"].iloc[0] == 0.0
     assert metric(app, "Landslides") == "0"
     # A setting the model depends on runs it again.
     app.sidebar.checkbox[0].check().run()
