@@ -3,7 +3,7 @@
 import pytest
 
 EXTRAS = {"torch": "dev", "transformers": "dev", "onnx": "onnx", "onnxruntime": "onnx", "tf2onnx": "onnx",
-          "streamlit": "viewer", "streamlit_folium": "viewer", "keras_hub": "keras-hub"}
+          "streamlit": "viewer", "streamlit_folium": "viewer", "folium": "viewer", "keras_hub": "keras-hub"}
 
 
 def require(module):

@@ -136,13 +136,18 @@ def mean_probabilities(geojson, prob_path, max_side=None):
     grid = transform @ Affine.scale(shape[1] / codes.shape[1], shape[0] / codes.shape[0])
     shapes = [(transform_geom("EPSG:4326", crs, f["geometry"]) if crs else f["geometry"], f["properties"]["id"] + 1)
               for f in geojson["features"]]
-    if not shapes:
-        return {}
-    ids = rasterize(shapes, out_shape=codes.shape, transform=grid, all_touched=True, fill=0, dtype="int32")
-    keep = valid & (ids > 0)
-    sums = np.bincount(ids[keep], weights=codes[keep] / overview.PROB_SCALE, minlength=len(shapes) + 1)
-    counts = np.bincount(ids[keep], minlength=len(shapes) + 1)
-    return {i - 1: float(sums[i] / counts[i]) for i in range(1, len(counts)) if counts[i]}
+    means = {}
+    # Pixel centres inside each polygon; polygons smaller than an overview pixel take the pixels they touch.
+    for all_touched in (False, True):
+        todo = [(geometry, i) for geometry, i in shapes if i - 1 not in means]
+        if not todo:
+            break
+        ids = rasterize(todo, out_shape=codes.shape, transform=grid, all_touched=all_touched, fill=0, dtype="int32")
+        keep = valid & (ids > 0)
+        sums = np.bincount(ids[keep], weights=codes[keep] / overview.PROB_SCALE, minlength=len(shapes) + 1)
+        counts = np.bincount(ids[keep], minlength=len(shapes) + 1)
+        means.update({i - 1: float(sums[i] / counts[i]) for _, i in todo if counts[i]})
+    return means
 
 
 def _control(script, header=""):

@@ -3,6 +3,8 @@
 A tiny segformer registered as `demo` and 128x160 scenes keep every run to seconds.
 """
 
+import json
+import re
 import sys
 
 import numpy as np
@@ -294,3 +296,55 @@ def test_progress_bar_counts_tiles(viewer_env, monkeypatch):
     assert_results(app)
     first = reported[: len(reported) // 2]
     assert reported[len(first):][-1] == first[-1]
+
+
+def map_components(app):
+    """The streamlit-folium maps on the page: (component name, its JSON arguments)."""
+    found = []
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", None) == "component_instance":
+                found.append((child.proto.component_name, json.loads(child.proto.json_args)))
+            walk(child)
+
+    walk(app.main)
+    return found
+
+
+def test_the_map_tab_shows_the_layers_polygons_and_the_demo_note(viewer_env):
+    app = run_app()
+    assert_results(app)
+    assert [t.label for t in app.tabs] == ["Map", "Static overview"]
+    (name, args), = map_components(app)
+    assert "streamlit_folium" in name
+    script = args["script"]
+    for layer in ("Scene", "Landslide probability", "Mask at threshold 0.50", "Errors against the label"):
+        assert layer in script
+    assert "mean probability" in script and "L.control.scale" in script
+    assert not [u for u in args["js_links"] + args["css_links"] if not u.startswith("data:")], "all assets inline"
+    assert any("demonstration model, synthetic training data" in w.value for w in app.warning)
+
+
+def test_minimum_area_and_readable_units(viewer_env):
+    app = run_app()
+    assert re.search(r" (m²|ha|km²)$", metric(app, "Total area")) and re.search(r" (m²|ha|km²)$", metric(app, "Largest"))
+    app.sidebar.number_input(key="min_area").set_value(1e9).run()
+    assert metric(app, "Landslides") == "0" and not app.exception
+    assert [c.value for c in app.caption if "No landslide at this threshold and minimum area" in c.value]
+
+
+def test_predict_results_in_the_data_folder_open_without_the_model(viewer_env, tmp_path, monkeypatch, engine_calls):
+    from gdcld_zoo.cli import main
+
+    folder = tmp_path / "data"
+    scene, _ = write_synthetic_scene(folder / "luding.tif", *SCENE_SHAPE, seed=1)
+    assert main(["predict", "demo", str(scene), "--out", str(folder / "maps"), "--quiet"]) == 0
+    monkeypatch.setattr(sys, "argv", ["viewer.py", "--data", str(folder)])
+    app = run_app()  # the demo scene first
+    calls = len(engine_calls)
+    app.sidebar.radio[0].set_value("Predict results").run()
+    assert app.sidebar.selectbox[1].value == "maps/luding_summary.json"
+    assert_results(app)
+    assert len(engine_calls) == calls, "the viewer ran the model on a finished result"
+    assert map_components(app)
