@@ -2,7 +2,8 @@
 
 Run:
     streamlit run apps/viewer.py                      # demo weights on a generated demo scene
-    streamlit run apps/viewer.py -- --data /scenes    # also pick scenes from a folder
+    streamlit run apps/viewer.py -- --data /scenes    # also scenes and predict results from a folder
+    streamlit run apps/viewer.py -- --basemap OpenStreetMap   # start with an online basemap
 
 The page runs `gdcld_zoo.scene` whole-scene inference with the chosen weights
 (or opens what `gdcld-zoo predict` wrote in the data folder) and shows an
@@ -53,9 +54,11 @@ METRICS = (("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"), ("IoU
 
 
 def parse_args(argv):
-    """`--data DIR` after streamlit's `--`; unknown arguments are ignored."""
+    """`--data DIR` and `--basemap NAME` (the map's first basemap) after streamlit's `--`;
+    unknown arguments are ignored."""
     parser = argparse.ArgumentParser(prog="viewer", allow_abbrev=False, add_help=False)
     parser.add_argument("--data", default=os.environ.get(ENV_DATA) or None)
+    parser.add_argument("--basemap", default="None", choices=list(webmap.BASEMAPS))
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -242,7 +245,7 @@ def pick_run_settings(record):
     return bands_text.strip(), tile_size, overlap, tta
 
 
-def pick_view(tag, default_threshold, height, width, has_crs):
+def pick_view(tag, default_threshold, height, width, has_crs, basemap):
     st.sidebar.subheader("Display")
     threshold = st.sidebar.slider("Threshold", 0.0, 1.0, float(default_threshold), step=0.01,
                                   key=f"threshold_{tag}",
@@ -252,7 +255,8 @@ def pick_view(tag, default_threshold, height, width, has_crs):
         help="Drop polygons smaller than this ground area, as `gdcld-zoo predict --min-area`. "
         "Needs a scene with a CRS.")
     opacity = st.sidebar.slider("Mask opacity", 0.0, 1.0, 0.5, step=0.05)
-    basemap = st.sidebar.selectbox("Basemap", list(webmap.BASEMAPS), key="basemap",
+    basemap = st.sidebar.selectbox("Basemap", list(webmap.BASEMAPS), list(webmap.BASEMAPS).index(basemap),
+                                   key="basemap",
                                    help="Online tiles under the map; without internet only the scene layers show.")
     zooms = [z for z in ZOOMS if z == 1 or max(height, width) / z >= 64]
     zoom = st.sidebar.select_slider("Zoom", zooms, value=1, format_func=lambda z: f"{z}x")
@@ -402,7 +406,7 @@ def main():
     tag, default_threshold = (record.tag, record.threshold) if run is None else (
         run["summary"]["model_tag"], run["summary"]["threshold"])
     threshold, min_area, opacity, basemap, zoom, centre = pick_view(
-        tag, default_threshold, info["height"], info["width"], bool(info["crs"]))
+        tag, default_threshold, info["height"], info["width"], bool(info["crs"]), args.basemap)
     if label is not None:
         try:
             overview.check_label(label, scene)
