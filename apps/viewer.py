@@ -2,20 +2,24 @@
 
 Run:
     streamlit run apps/viewer.py                      # demo weights on a generated demo scene
-    streamlit run apps/viewer.py -- --data /scenes    # also pick scenes from a folder
+    streamlit run apps/viewer.py -- --data /scenes    # also scenes and predict results from a folder
+    streamlit run apps/viewer.py -- --basemap OpenStreetMap   # start with an online basemap
 
 The page runs `gdcld_zoo.scene` whole-scene inference with the chosen weights
-and shows the scene, the probability heat map, the mask over the scene
-(threshold and opacity adjustable without re-running the model) and, with a
-label, an error map (TP/FP/FN) and the paper's metrics; then landslide counts,
-areas, an area-frequency histogram and downloads of the mask, probability map
-and polygons. Large scenes are shown as downsampled overviews with a zoom
-window; the full-resolution scene never goes to the browser.
+(or opens what `gdcld-zoo predict` wrote in the data folder) and shows an
+interactive map (folium/Leaflet: the scene in its place on Earth, probability,
+mask and TP/FP/FN layers to toggle, landslide polygons with their area and mean
+probability on hover, a scale bar, a colour bar, mouse coordinates and an
+optional online basemap), with static overview pictures as a second tab; then,
+with a label, the paper's metrics, and landslide counts, areas, an
+area-frequency histogram and downloads. Threshold, minimum area and opacity
+change without re-running the model. Pictures are downsampled overviews; the
+full-resolution scene never goes to the browser.
 
 All the work is done by the library (`gdcld_zoo.weights`, `gdcld_zoo.scene`,
-`gdcld_zoo.scene.overview`, `gdcld_zoo.scene.inputs`); this file only lays out
-the page. Environment: `GDCLD_ZOO_VIEWER_DATA` is the data folder when
-`--data` is not given; files go to `$GDCLD_ZOO_HOME/viewer/`.
+`gdcld_zoo.scene.overview`, `gdcld_zoo.scene.webmap`, `gdcld_zoo.scene.inputs`);
+this file only lays out the page. Environment: `GDCLD_ZOO_VIEWER_DATA` is the
+data folder when `--data` is not given; files go to `$GDCLD_ZOO_HOME/viewer/`.
 """
 
 import argparse
@@ -31,23 +35,30 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 import gdcld_zoo
-from gdcld_zoo.errors import GdcldZooError
-from gdcld_zoo.scene import D4Engine, SlidingWindowPredictor, make_engine
-from gdcld_zoo.scene import inputs, overview
-from gdcld_zoo.scene.source import check_bands_argument
-from gdcld_zoo.weights.sources import home_dir
+from gdcld_zoo.cli.console import quiet_tensorflow
+
+quiet_tensorflow(verbose=False)  # TensorFlow's start-up lines stay out of the terminal running streamlit
+from gdcld_zoo.demo import DEMO_NOTE, DEMO_TAG  # noqa: E402
+from gdcld_zoo.errors import GdcldZooError, MissingExtraError  # noqa: E402
+from gdcld_zoo.scene import D4Engine, SlidingWindowPredictor, make_engine  # noqa: E402
+from gdcld_zoo.scene import inputs, overview, webmap  # noqa: E402
+from gdcld_zoo.scene.source import check_bands_argument  # noqa: E402
+from gdcld_zoo.weights.sources import home_dir  # noqa: E402
 
 ENV_DATA = "GDCLD_ZOO_VIEWER_DATA"
 TILE_SIZES = (128, 256, 384, 512, 768, 1024, 1536, 2048)
 ZOOMS = (1, 2, 4, 8, 16, 32, 64)
 LARGEST_ROWS = 10
 BAD_INPUT = (GdcldZooError, RasterioError, OSError)
+METRICS = (("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"), ("IoU", "iou"), ("mIoU", "miou"))
 
 
 def parse_args(argv):
-    """`--data DIR` after streamlit's `--`; unknown arguments are ignored."""
+    """`--data DIR` and `--basemap NAME` (the map's first basemap) after streamlit's `--`;
+    unknown arguments are ignored."""
     parser = argparse.ArgumentParser(prog="viewer", allow_abbrev=False, add_help=False)
     parser.add_argument("--data", default=os.environ.get(ENV_DATA) or None)
+    parser.add_argument("--basemap", default="None", choices=list(webmap.BASEMAPS))
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -99,10 +110,29 @@ def count_tiles(tag, sha256, scene, stamp, tile_size, overlap, bands):
 
 
 @st.cache_data(show_spinner="Thresholding...", max_entries=64)
-def landslides_at(prob_path, stamp, threshold):
-    """Mask, polygons and landslide table of a probability map at a threshold."""
-    out = overview.rethreshold(prob_path, threshold, Path(prob_path).parent / f"threshold_{threshold:.4f}")
+def landslides_at(prob_path, stamp, threshold, min_area):
+    """Mask, polygons and landslide table of a probability map at a threshold and minimum area (m²)."""
+    out_dir = work_dir() / "thresholds" / hashlib.sha256(json.dumps([prob_path, stamp]).encode()).hexdigest()[:16]
+    out = overview.rethreshold(prob_path, threshold, out_dir / f"t{threshold:.4f}_a{min_area:g}", min_area)
     return {**out, "rows": overview.read_landslides(out["landslides"])}
+
+
+@st.cache_data(show_spinner="Drawing the map...", max_entries=32)
+def map_layers(prob_path, prob_stamp, threshold, opacity, scene, stamp, bands, label, label_stamp):
+    """The map's picture layers (Web Mercator) and their bounds; see `webmap.picture_layers`."""
+    return webmap.picture_layers(prob_path, threshold, opacity, scene, bands, label)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def polygon_layer(geojson_path, prob_path, prob_stamp):
+    """The landslide polygons with `area` (readable) and `mean probability` for the map's tooltip."""
+    data = json.loads(Path(geojson_path).read_text(encoding="utf-8"))
+    means = webmap.mean_probabilities(data, prob_path)
+    for feature in data["features"]:
+        props = feature["properties"]
+        props["area"] = webmap.format_area(props["area_m2"]) if "area_m2" in props else f"{props['area_px']:,.0f} px"
+        props["mean probability"] = f"{means[props['id']]:.2f}" if props["id"] in means else "-"
+    return data
 
 
 @st.cache_data(show_spinner="Comparing with the label...", max_entries=64)
@@ -142,14 +172,35 @@ def pick_weights():
     return records[tags.index(tag)]
 
 
+def pick_result(data_folder):
+    """A `gdcld-zoo predict` output in the data folder: (scene, label, name, run) as `pick_scene`."""
+    name = st.sidebar.selectbox("Result (summary JSON)", data_folder.results())
+    summary_path = data_folder.resolve(name)
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    run = {"outputs": {kind: str(data_folder.resolve(summary_path.parent.relative_to(data_folder.root) / file))
+                       for kind, file in summary["outputs"].items()}, "summary": summary}
+    stem = Path(summary["scene"]).name
+    candidates = [n for n in data_folder.scenes() if Path(n).name == stem]
+    if not candidates:
+        raise inputs.SceneError(f"The scene of {name}, {stem}, is not in the data folder {data_folder.root}; "
+                                "copy it there to see the result over it.")
+    label = data_folder.label_for(candidates[0])
+    st.sidebar.caption(f"Made by `gdcld-zoo predict` with {summary['model_tag']}; the model does not run here.")
+    return (data_folder.resolve(candidates[0]), data_folder.resolve(label) if label else None, candidates[0], run)
+
+
 def pick_scene(data_folder):
-    """Sidebar scene choice: (scene path, label path or None, display name); None when nothing chosen yet."""
-    sources = ["Demo scene"] + (["Data folder"] if data_folder else []) + ["Upload"]
+    """Sidebar scene choice: (scene path, label path or None, display name, finished run or None);
+    None when nothing is chosen yet."""
+    results = ["Predict results"] if data_folder and data_folder.results() else []
+    sources = ["Demo scene"] + (["Data folder"] if data_folder else []) + results + ["Upload"]
     source = st.sidebar.radio("Scene", sources, horizontal=True)
     if source == "Demo scene":
         scene, label = inputs.demo_scene(work_dir() / "demo")
         st.sidebar.caption("A synthetic scene with its label (gdcld_zoo.data.synthetic).")
-        return scene, label, "demo scene"
+        return scene, label, "demo scene", None
+    if source == "Predict results":
+        return pick_result(data_folder)
     if source == "Data folder":
         scenes = data_folder.scenes()
         if not scenes:
@@ -161,7 +212,7 @@ def pick_scene(data_folder):
         label_name = st.sidebar.selectbox("Label", labels, index=labels.index(paired) if paired else 0)
         scene = data_folder.resolve(name)
         label = data_folder.resolve(label_name) if label_name != labels[0] else None
-        return scene, label, name
+        return scene, label, name, None
     limit_mb = inputs.MAX_UPLOAD_BYTES / 1024**2
     upload = st.sidebar.file_uploader(f"Scene GeoTIFF (up to {limit_mb:.0f} MB)", key="scene_upload")
     label_upload = st.sidebar.file_uploader("Label GeoTIFF (optional: 1 landslide, 0 background)",
@@ -177,7 +228,7 @@ def pick_scene(data_folder):
             label = inputs.save_upload(label_upload.name, label_upload.getvalue(), folder)
         except GdcldZooError as error:
             show_error(error, "Continuing without a label.")
-    return scene, label, upload.name
+    return scene, label, upload.name, None
 
 
 def pick_run_settings(record):
@@ -194,19 +245,26 @@ def pick_run_settings(record):
     return bands_text.strip(), tile_size, overlap, tta
 
 
-def pick_view(record, height, width):
+def pick_view(tag, default_threshold, height, width, has_crs, basemap):
     st.sidebar.subheader("Display")
-    threshold = st.sidebar.slider("Threshold", 0.0, 1.0, float(record.threshold), step=0.01,
-                                  key=f"threshold_{record.tag}",
+    threshold = st.sidebar.slider("Threshold", 0.0, 1.0, float(default_threshold), step=0.01,
+                                  key=f"threshold_{tag}",
                                   help="Re-thresholds the probability map; the model does not run again.")
+    min_area = st.sidebar.number_input(
+        "Minimum landslide area (m²)", 0.0, value=0.0, step=10.0, disabled=not has_crs, key="min_area",
+        help="Drop polygons smaller than this ground area, as `gdcld-zoo predict --min-area`. "
+        "Needs a scene with a CRS.")
     opacity = st.sidebar.slider("Mask opacity", 0.0, 1.0, 0.5, step=0.05)
+    basemap = st.sidebar.selectbox("Basemap", list(webmap.BASEMAPS), list(webmap.BASEMAPS).index(basemap),
+                                   key="basemap",
+                                   help="Online tiles under the map; without internet only the scene layers show.")
     zooms = [z for z in ZOOMS if z == 1 or max(height, width) / z >= 64]
     zoom = st.sidebar.select_slider("Zoom", zooms, value=1, format_func=lambda z: f"{z}x")
     centre = (0.5, 0.5)
     if zoom > 1:
         centre = (st.sidebar.slider("Window centre, down (%)", 0, 100, 50) / 100,
                   st.sidebar.slider("Window centre, across (%)", 0, 100, 50) / 100)
-    return threshold, opacity, zoom, centre
+    return threshold, min_area, opacity, basemap, zoom, centre
 
 
 def legend():
@@ -236,25 +294,26 @@ def landslide_statistics(found, summary):
     cols = st.columns(4)
     cols[0].metric("Landslides", f"{found['n_landslides']}")
     if units == "m2":
-        cols[1].metric("Total area", f"{found['landslide_area'] / 1e6:.4f} km²")
+        cols[1].metric("Total area", webmap.format_area(found["landslide_area"]))
         valid = summary.get("valid_area_km2")
         share = found["landslide_area"] / 1e6 / valid if valid else 0.0
         cols[2].metric("Share of mapped area", f"{100 * share:.2f} %")
     else:
         cols[1].metric("Total area", f"{found['landslide_area']:.0f} px")
         cols[2].metric("Share of mapped area", "n/a (no CRS)")
-    cols[3].metric("Largest", f"{found['rows'][0][key]:,.0f} {'m²' if units == 'm2' else 'px'}"
-                   if found["rows"] else "-")
+    area = webmap.format_area if units == "m2" else (lambda px: f"{px:,.0f} px")
+    cols[3].metric("Largest", area(found["rows"][0][key]) if found["rows"] else "-")
     if not found["rows"]:
-        st.caption("No landslide at this threshold.")
+        st.caption("No landslide at this threshold and minimum area.")
         return
     left, right = st.columns(2)
     unit = "m²" if units == "m2" else "px"
     bins = overview.area_frequency([r[key] for r in found["rows"]])
-    histogram = pd.DataFrame({"area": [f"{lo:,.0f}-{hi:,.0f}" for lo, hi, _ in bins],
+    histogram = pd.DataFrame({"landslide area": [f"{area(lo)} – {area(hi)}" for lo, hi, _ in bins],
                               "landslides": [n for _, _, n in bins]})
-    left.markdown(f"**Area-frequency** (logarithmic bins, {unit})")
-    left.bar_chart(histogram, x="area", y="landslides", sort=False)
+    left.markdown("**Area-frequency** (logarithmic bins)")
+    left.bar_chart(histogram, x="landslide area", y="landslides", x_label="number of landslides",
+                   y_label="landslide area", horizontal=True, sort=False)
     right.markdown(f"**Largest {min(LARGEST_ROWS, len(found['rows']))} landslides**")
     right.dataframe(pd.DataFrame(found["rows"][:LARGEST_ROWS]), hide_index=True, width="stretch", column_config={
         key: st.column_config.NumberColumn(f"area ({unit})", format="%.1f"),
@@ -277,6 +336,36 @@ def downloads(found, run, threshold):
         column.download_button(label, path.read_bytes(), file_name=name, mime=mime, key=f"download_{label}")
 
 
+def demo_note(tag):
+    """The demo weights' results always say what they are."""
+    if tag == DEMO_TAG:
+        st.warning(f"Results of the `demo` weights: {DEMO_NOTE}, not a landslide detector for real imagery.")
+
+
+def show_map(run, threshold, min_area, opacity, basemap, scene, stamp, label, found):
+    """The interactive map (folium through streamlit-folium); a note instead when it cannot be drawn."""
+    prob_path = run["outputs"]["prob.tif"]
+    try:
+        from streamlit_folium import st_folium
+
+        layers, bounds = map_layers(prob_path, file_stamp(prob_path), threshold, opacity, str(scene), stamp,
+                                    tuple(run["summary"]["bands"]), str(label) if label else None,
+                                    file_stamp(label) if label else None)
+        polygons = polygon_layer(str(found["landslides"]), prob_path, file_stamp(prob_path))
+        fmap = webmap.build_map(layers, bounds, polygons, basemap,
+                                (["id", "area", "mean probability"], ["landslide", "area", "mean probability"]))
+    except (ImportError, MissingExtraError) as error:
+        st.info(f"No interactive map: {error} The static overview is in the next tab.")
+        return
+    except BAD_INPUT as error:
+        st.info(f"No interactive map: {error} The static overview is in the next tab.")
+        return
+    st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="map")
+    st.caption(f"Landslides: {found['n_landslides']} at threshold {threshold:.2f}"
+               f"{f', at least {webmap.format_area(min_area)}' if min_area else ''}. Hover a polygon for its "
+               "area and mean probability; layers top right, coordinates bottom left.")
+
+
 def main():
     st.set_page_config(page_title="GDCLD landslide viewer", layout="wide")
     st.title("GDCLD landslide viewer")
@@ -295,7 +384,7 @@ def main():
         return
     if chosen is None:
         return
-    scene, label, name = chosen
+    scene, label, name, run = chosen
     stamp = file_stamp(scene)
     try:
         info = inputs.scene_info(scene)
@@ -305,15 +394,19 @@ def main():
     res = f", {info['resolution'][0]:g} {'m' if info['crs'] else 'units'}/px" if info["crs"] else ""
     st.caption(f"**{name}**: {info['width']} x {info['height']} px, {info['bands']} band(s) "
                f"({', '.join(info['dtypes'])}), {info['crs'] or 'no CRS'}{res}")
-    if record is None:
+    if record is None and run is None:
         st.warning("No weights are registered, so there is nothing to run. Register weights with "
                    "`gdcld-zoo weights add FILE --tag TAG --model MODEL` (or train a model with "
                    "`gdcld-zoo train`), then reload this page.")
         st.image(picture("image", str(scene), stamp, None, overview.MAX_SIDE), caption="Scene",
                  width="stretch")
         return
-    bands_text, tile_size, overlap, tta = pick_run_settings(record)
-    threshold, opacity, zoom, centre = pick_view(record, info["height"], info["width"])
+    if run is None:
+        bands_text, tile_size, overlap, tta = pick_run_settings(record)
+    tag, default_threshold = (record.tag, record.threshold) if run is None else (
+        run["summary"]["model_tag"], run["summary"]["threshold"])
+    threshold, min_area, opacity, basemap, zoom, centre = pick_view(
+        tag, default_threshold, info["height"], info["width"], bool(info["crs"]), args.basemap)
     if label is not None:
         try:
             overview.check_label(label, scene)
@@ -321,25 +414,17 @@ def main():
             show_error(error, "Continuing without a label.")
             label = None
     try:
-        bands = check_bands_argument(bands_text) if bands_text else None
-        bands = list(bands) if bands else None
-        total = count_tiles(record.tag, record.sha256, str(scene), stamp, tile_size, overlap, bands)
-        bar = st.progress(0.0, text=f"Running {record.tag} on {total} tile(s)...")
-
-        def progress(tiles):
-            bar.progress(min(1.0, tiles / total), text=f"Running {record.tag}: {tiles} of {total} tile(s)")
-
-        run = run_model(record.tag, record.sha256, str(scene), stamp, tile_size, overlap, tta, bands, progress)
-        bar.empty()
+        run = run or run_with_progress(record, scene, stamp, bands_text, tile_size, overlap, tta)
     except BAD_INPUT as error:
         hint = "Enter the bands in the sidebar (Bands), e.g. 1,2,3." if "band" in str(error) else ""
         show_error(error, hint)
         st.image(picture("image", str(scene), stamp, None, overview.MAX_SIDE), caption="Scene", width="stretch")
         return
     summary = run["summary"]
+    demo_note(summary["model_tag"])
     prob_path = run["outputs"]["prob.tif"]
     prob_stamp = file_stamp(prob_path)
-    found = landslides_at(prob_path, prob_stamp, threshold)
+    found = landslides_at(prob_path, prob_stamp, threshold, min_area if info["crs"] else 0.0)
 
     window = overview.zoom_window(info["height"], info["width"], zoom, centre)
     key = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
@@ -354,8 +439,39 @@ def main():
              else "whole scene")
     st.caption(f"{summary['model_tag']} · tiles {summary['tile_size']} px, overlap {summary['overlap']} px"
                f"{', TTA' if summary['tta'] else ''} · bands {summary['bands']} ({summary['bands_from']}) · "
-               f"model {summary['timings_s']['model']:.1f} s · shown: {where} at {min(scale, 1.0):.2g}x")
+               f"model {summary['timings_s']['model']:.1f} s · static overview: {where} at {min(scale, 1.0):.2g}x")
 
+    map_tab, static_tab = st.tabs(["Map", "Static overview"])
+    with map_tab:
+        if info["crs"]:
+            show_map(run, threshold, min_area, opacity, basemap, scene, stamp, label, found)
+        else:
+            st.info("The scene has no CRS, so it has no place on a map: see the static overview.")
+    with static_tab:
+        static_overview(image, codes, valid, selected, threshold, opacity, label, key)
+    if label is not None:
+        metrics_table(prob_path, prob_stamp, label, threshold)
+    landslide_statistics(found, summary)
+    downloads(found, run, threshold)
+
+
+def run_with_progress(record, scene, stamp, bands_text, tile_size, overlap, tta):
+    """The weights' run on the scene (from disk when done before), with a progress bar of tiles."""
+    bands = check_bands_argument(bands_text) if bands_text else None
+    bands = list(bands) if bands else None
+    total = count_tiles(record.tag, record.sha256, str(scene), stamp, tile_size, overlap, bands)
+    bar = st.progress(0.0, text=f"Running {record.tag} on {total} tile(s)...")
+
+    def progress(tiles):
+        bar.progress(min(1.0, tiles / total), text=f"Running {record.tag}: {tiles} of {total} tile(s)")
+
+    run = run_model(record.tag, record.sha256, str(scene), stamp, tile_size, overlap, tta, bands, progress)
+    bar.empty()
+    return run
+
+
+def static_overview(image, codes, valid, selected, threshold, opacity, label, key):
+    """The four pictures: scene, probability, mask and (with a label) errors."""
     top = st.columns(2)
     top[0].image(image, caption="Scene", width="stretch")
     top[1].image(overview.heat_map(codes, valid), caption="Landslide probability (dark 0 → bright 1)",
@@ -369,21 +485,22 @@ def main():
                         caption="Errors against the label", width="stretch")
         with bottom[1]:
             legend()
-        try:
-            values, counts = metrics_at(prob_path, prob_stamp, str(label), file_stamp(label), threshold)
-        except BAD_INPUT as error:
-            show_error(error)
-        else:
-            st.subheader(f"Metrics at threshold {threshold:.2f} (whole scene, every pixel)")
-            table = pd.DataFrame([{"Precision": values["precision"], "Recall": values["recall"],
-                                   "F1": values["f1"], "IoU": values["iou"], "mIoU": values["miou"]}]) * 100
-            st.table(table.rename(index={0: "%"}).style.format("{:.2f}"))
-            st.caption(f"Pixels: {counts['tp']:,} TP, {counts['fp']:,} FP, {counts['fn']:,} FN, "
-                       f"{counts['tn']:,} TN (label 255 and nodata left out).")
     else:
         bottom[1].info("Add a label GeoTIFF (1 landslide, 0 background) to see errors and metrics.")
-    landslide_statistics(found, summary)
-    downloads(found, run, threshold)
+
+
+def metrics_table(prob_path, prob_stamp, label, threshold):
+    """The paper's metrics of the whole scene against the label, in percent."""
+    try:
+        values, counts = metrics_at(prob_path, prob_stamp, str(label), file_stamp(label), threshold)
+    except BAD_INPUT as error:
+        show_error(error)
+        return
+    st.subheader(f"Metrics at threshold {threshold:.2f} (whole scene, every pixel)")
+    table = pd.DataFrame([{f"{name} (%)": 100 * values[key] for name, key in METRICS}], index=["whole scene"])
+    st.table(table.style.format("{:.2f}"))
+    st.caption(f"Pixels: {counts['tp']:,} TP, {counts['fp']:,} FP, {counts['fn']:,} FN, "
+               f"{counts['tn']:,} TN (label 255 and nodata left out).")
 
 
 main()

@@ -29,10 +29,11 @@ DEFAULT_SIZE = 1024
 DEMO_SEED = 2024
 # The scene is written at this ground resolution in UTM 47N (metres per pixel).
 DEMO_RESOLUTION_M = 0.5
+# Shown next to every result of the demo weights (CLI, viewer).
+DEMO_NOTE = "demonstration model, synthetic training data"
 WARNING = (
-    "Note: the 'demo' weights are a demonstration model trained on synthetic scenes, "
-    "not a landslide detector for real imagery; train on GDCLD (`gdcld-zoo train`) or "
-    "convert a PaddleSeg/transformers checkpoint for real maps."
+    f"Note: the 'demo' weights ({DEMO_NOTE}) are not a landslide detector for real imagery; "
+    "train on GDCLD (`gdcld-zoo train`) or convert a PaddleSeg/transformers checkpoint for real maps."
 )
 # Rows of the mask and label compared at a time (memory stays bounded on big scenes).
 _ROWS_PER_READ = 1024

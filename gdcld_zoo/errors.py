@@ -25,3 +25,7 @@ class UnknownNameError(GdcldZooError, ValueError):
 
 class InvalidInputError(GdcldZooError, ValueError):
     """Input data (arrays, rasters, shapes) that the model or pipeline cannot use."""
+
+
+class MissingExtraError(GdcldZooError, ImportError):
+    """An optional dependency that is not installed; the message names the extra to install."""

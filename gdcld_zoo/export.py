@@ -24,6 +24,7 @@ import tempfile
 import numpy as np
 
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
+from gdcld_zoo.lazy_imports import require
 from gdcld_zoo.preprocessing import Preprocessing
 from gdcld_zoo.scene.engines import Engine
 
@@ -58,6 +59,7 @@ def _export_settings(model, record, tile_size):
         "preprocessing": json.dumps(preprocessing.to_dict()),
         "threshold": str(record.threshold if record is not None else 0.5),
         "tile_size": str(tile_size or ""),
+        "weights_tile_size": str(record.tile_size if record is not None else ""),
         "num_classes": str(model.output_shape[-1]),
         "input": f"{INPUT_NAME}: raw pixel values, float32 (batch, height, width, bands)",
         "output": f"{OUTPUT_NAME}: class probabilities (batch, height, width, classes)",
@@ -99,8 +101,7 @@ def _atomic_path(path):
 
 def check_onnx(onnx_path, reference, bands, tile_size, batch_sizes, scale, tolerance):
     """Run the ONNX file and `reference` on the same random raw pixels; raise if they differ."""
-    import onnxruntime
-
+    onnxruntime = require("onnxruntime", "onnx")
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     worst = 0.0
@@ -157,9 +158,10 @@ def export_onnx(
     >>> export_onnx(model, tmp_dir / "tiny.onnx", tile_size=64).name
     'tiny.onnx'
     """
-    import onnx
     import tensorflow as tf
-    import tf2onnx
+
+    onnx = require("onnx", "onnx")
+    tf2onnx = require("tf2onnx", "onnx")
 
     from gdcld_zoo.weights import get_weight_record
 
@@ -175,9 +177,8 @@ def export_onnx(
     except Exception as error:  # tf2onnx raises many unrelated types
         raise ExportError(f"tf2onnx could not convert {metadata['model']}: {error}") from error
     if fp16:
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        proto = convert_float_to_float16(proto, keep_io_types=True)
+        float16 = require("onnxruntime.transformers.float16", "onnx")
+        proto = float16.convert_float_to_float16(proto, keep_io_types=True)
     metadata["precision"] = "float16" if fp16 else "float32"
     onnx.helper.set_model_props(proto, metadata)
     proto.producer_name = "gdcld_zoo"
@@ -198,7 +199,7 @@ def export_onnx(
 
 def read_onnx_metadata(path):
     """The gdcld_zoo metadata of an exported file, with `preprocessing` as a `Preprocessing`."""
-    import onnx
+    onnx = require("onnx", "onnx")
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
@@ -211,7 +212,8 @@ def read_onnx_metadata(path):
         )
     metadata["preprocessing"] = Preprocessing.from_dict(json.loads(metadata["preprocessing"]))
     metadata["threshold"] = float(metadata["threshold"])
-    metadata["tile_size"] = int(metadata["tile_size"]) if metadata.get("tile_size") else None
+    for key in ("tile_size", "weights_tile_size"):
+        metadata[key] = int(metadata[key]) if metadata.get(key) else None
     metadata["num_classes"] = int(metadata["num_classes"])
     return metadata
 
@@ -230,15 +232,15 @@ class OnnxEngine(Engine):
     """
 
     def __init__(self, path, providers=None):
-        import onnxruntime
-
+        onnxruntime = require("onnxruntime", "onnx")
         metadata = read_onnx_metadata(path)
         self.path = pathlib.Path(path)
         self.preprocessing = metadata["preprocessing"]
         self.threshold = metadata["threshold"]
         self.tag = metadata["tag"] or metadata["model"]
         self.input_size = metadata["tile_size"]
-        self.tile_size = metadata["tile_size"] or 1024
+        # The Keras engine's default, so both engines give the same maps by default.
+        self.tile_size = metadata["tile_size"] or metadata["weights_tile_size"] or 1024
         self.num_classes = metadata["num_classes"]
         if self.num_classes > 2:
             raise InvalidInputError(

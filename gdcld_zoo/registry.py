@@ -104,7 +104,7 @@ def get_model_spec(name):
     """The `ModelSpec` for `name`; unknown names list close matches."""
     _ensure_models_imported()
     if name not in _MODELS:
-        raise UnknownNameError("model", name, list_models(include_tiny=True))
+        raise UnknownNameError("model", name, list_models())
     return _MODELS[name]
 
 

@@ -5,13 +5,15 @@ import subprocess
 import sys
 
 import numpy as np
-import onnxruntime
 import pytest
 
 from gdcld_zoo import build_model, list_models
-from gdcld_zoo.errors import InvalidInputError
+from gdcld_zoo.errors import InvalidInputError, MissingExtraError
 from gdcld_zoo.export import ExportError, check_onnx, export_onnx, probability_function, read_onnx_metadata
 from gdcld_zoo.preprocessing import Preprocessing
+from tests.extras import require
+
+onnxruntime = require("onnxruntime")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -162,3 +164,23 @@ def test_predict_scene_with_the_onnx_engine_matches_keras(tiny_model, tiny_onnx,
         assert a.transform == b.transform and a.crs == b.crs
     # Probabilities are stored as round(254 p): 1e-4 agreement allows one step at rounding edges.
     assert np.abs(keras_prob - onnx_prob).max() <= 1
+
+
+@pytest.mark.parametrize("missing", ["onnx", "tf2onnx"])
+def test_a_missing_onnx_extra_is_one_line_naming_it(tiny_model, tmp_path, monkeypatch, missing):
+    monkeypatch.setitem(sys.modules, missing, None)
+    with pytest.raises(MissingExtraError, match=rf'^{missing} is not installed: pip install "gdcld-zoo\[onnx\]"\.$'):
+        export_onnx(tiny_model, tmp_path / "tiny.onnx")
+
+
+def test_a_free_size_export_defaults_to_the_weights_tile_size_as_the_keras_engine(tiny_model, tmp_path):
+    import dataclasses
+
+    from gdcld_zoo.export import OnnxEngine
+    from gdcld_zoo.weights.sources import get_weights
+
+    record = dataclasses.replace(get_weights("demo"), tile_size=96)
+    path = export_onnx(tiny_model, tmp_path / "tiny.onnx", record=record, check=False)
+    engine = OnnxEngine(path)
+    assert (engine.input_size, engine.tile_size) == (None, 96)
+    assert read_onnx_metadata(path)["weights_tile_size"] == 96

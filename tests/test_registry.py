@@ -31,6 +31,12 @@ def test_unknown_model_suggests_close_names():
         gdcld_zoo.build_model("segformer-b4")
 
 
+def test_unknown_model_never_offers_the_hidden_test_variants():
+    with pytest.raises(UnknownNameError) as info:
+        gdcld_zoo.build_model("segformer_tin")
+    assert "tiny" not in str(info.value) and "segformer_b0" in str(info.value)
+
+
 @pytest.mark.parametrize(
     "shape, message",
     [((64, 64), "height, width, channels"), ((60, 64, 3), "multiples of 32"), ((64, 64, 0), "channel")],

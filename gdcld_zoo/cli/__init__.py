@@ -2,34 +2,105 @@
 and only parses arguments and prints: the work is done by the library."""
 
 import argparse
+import difflib
 import sys
 
+from gdcld_zoo.cli.console import one_line_messages, quiet_tensorflow
 from gdcld_zoo.errors import GdcldZooError
 
 # Modules with a `register(subparsers)` function, one per subcommand.
 _COMMAND_MODULES = ["gdcld_zoo.cli.models", "gdcld_zoo.cli.weights", "gdcld_zoo.cli.data", "gdcld_zoo.cli.predict", "gdcld_zoo.cli.train", "gdcld_zoo.cli.evaluate", "gdcld_zoo.cli.export", "gdcld_zoo.cli.demo"]
+# Subcommands that load a model: TensorFlow is imported quietly before they run
+# (`predict` does it itself, after checking its inputs).
+_TENSORFLOW_COMMANDS = {"train", "evaluate", "export", "demo"}
+VERBOSE_HELP = "show TensorFlow's log lines and where each warning comes from"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped as usual; the examples epilog kept line by line."""
+
+    def _fill_text(self, text, width, indent):
+        return text if text.startswith("examples:\n") else super()._fill_text(text, width, indent)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose unknown flags are reported by the subcommand that got them,
+    with its usage and the closest flag it has ("did you mean --tile-size?")."""
+
+    def __init__(self, *args, examples=(), **kwargs):
+        if examples:
+            kwargs["epilog"] = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+            kwargs["formatter_class"] = _HelpFormatter
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None:
+            flags = [s for action in self._actions for s in action.option_strings if s.startswith("--")]
+            close = difflib.get_close_matches(extras[0].split("=")[0], flags, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
+
+
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    from gdcld_zoo import __version__
+
+    found = []
+    for package in ("keras", "tensorflow"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package} not installed")
+    return f"gdcld-zoo {__version__} ({', '.join(found)}, Python {sys.version.split()[0]})"
 
 
 def build_parser():
     """The argument parser with every subcommand registered."""
     import importlib
 
-    parser = argparse.ArgumentParser(
-        prog="gdcld-zoo", description="Landslide mapping models for the GDCLD benchmark."
+    parser = Parser(
+        prog="gdcld-zoo", description="Landslide mapping models for the GDCLD benchmark.",
+        examples=["gdcld-zoo demo", "gdcld-zoo predict demo scene.tif --out maps/", "gdcld-zoo predict --help"],
     )
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       help="`gdcld-zoo COMMAND --help` for its arguments and examples")
     for module_name in _COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    _add_verbose(parser)
     return parser
+
+
+def _add_verbose(parser):
+    """`--verbose` after any (sub)command, unless it has its own."""
+    if "--verbose" not in parser._option_string_actions:
+        parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for child in action.choices.values():
+            _add_verbose(child)
+
+
+def command_name(args):
+    """The full subcommand, e.g. `gdcld-zoo data check`."""
+    words = ["gdcld-zoo", args.command, getattr(args, f"{args.command}_command", None)]
+    return " ".join(w for w in words if w)
 
 
 def main(argv=None):
     """Entry point: run a subcommand; user errors print one line and exit 2."""
     args = build_parser().parse_args(argv)
+    name = command_name(args)
+    if args.command in _TENSORFLOW_COMMANDS:
+        quiet_tensorflow(args.verbose)
     try:
-        return args.func(args) or 0
+        with one_line_messages(name, args.verbose):
+            return args.func(args) or 0
     except GdcldZooError as error:
-        print(f"gdcld-zoo {args.command}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {error}", file=sys.stderr)
         return 2
 
 

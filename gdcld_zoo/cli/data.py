@@ -60,13 +60,17 @@ def run_download(args):
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("data", help="inspect and validate datasets")
-    commands = parser.add_subparsers(dest="data_command", required=True)
+    parser = subparsers.add_parser("data", help="inspect and validate datasets",
+                                   examples=["gdcld-zoo data check /data/GDCLD"])
+    commands = parser.add_subparsers(dest="data_command", required=True, metavar="COMMAND", help="check")
     check = commands.add_parser(
         "check",
         help="validate every image/label pair and summarise each split",
         description="Open every image and label, report bad files with the reason and a "
         "summary per split. Exit code 1 if any pair is bad.",
+        examples=["gdcld-zoo data check /data/GDCLD",
+                  "gdcld-zoo data check /data/GDCLD --split val --headers-only",
+                  "gdcld-zoo data check manifest.csv --bands 3,2,1 --dtype uint16 --scale 10000"],
     )
     check.add_argument("root", help="dataset root (train/val/test folders), split folder or CSV manifest")
     check.add_argument("--split", action="append", help="split to check (repeatable); default: all present")

@@ -39,6 +39,7 @@ def register(subparsers):
         description="Write a synthetic georeferenced scene and its label to DIR, map it with the bundled "
         "'demo' weights (probability and mask GeoTIFFs, GeoJSON polygons, summary JSON) and score the "
         "mask against the label. The demo model is trained on synthetic scenes only, not real imagery.",
+        examples=["gdcld-zoo demo", "gdcld-zoo demo --out /tmp/demo --size 512 --quiet"],
     )
     parser.add_argument("--out", default="gdcld_demo", metavar="DIR", help="output folder (default ./gdcld_demo)")
     parser.add_argument("--size", type=positive_size, default=DEFAULT_SIZE, metavar="N",

@@ -51,8 +51,11 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "evaluate",
         help="precision, recall, F1 and mIoU of weights on a dataset split or whole scenes",
-        description="Print Precision, Recall, F1 and mIoU (%%) overall and per group, laid out like "
+        description="Print Precision, Recall, F1 and mIoU (%) overall and per group, laid out like "
         "the GDCLD paper's Tables 4-6. --json and --csv hold the same numbers as fractions.",
+        examples=["gdcld-zoo evaluate runs/b4 --data /data/GDCLD --split val --by event,sensor",
+                  "gdcld-zoo evaluate runs/b4 --data manifest.csv --json b4.json --csv b4.csv",
+                  "gdcld-zoo evaluate runs/b4 --scenes scene.tif:label.tif   # whole scenes"],
     )
     parser.add_argument("weights", help="weight tag, run folder, or .weights.h5/.keras file")
     parser.add_argument("--data", help="dataset root, split folder or CSV manifest")

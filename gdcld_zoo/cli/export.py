@@ -27,11 +27,13 @@ def register(subparsers):
         help="export weights to ONNX (raw pixels in, probabilities out)",
         description="Export a model to ONNX with its normalisation inside the graph; "
         "the graph takes raw pixel values and returns class probabilities.",
+        examples=["gdcld-zoo export demo demo.onnx",
+                  "gdcld-zoo export runs/b4 b4.onnx --tile-size 1024 --fp16"],
     )
     parser.add_argument("weights", help="weight tag, training run folder, or .weights.h5/.keras file")
     parser.add_argument("output", help="the .onnx file to write")
     parser.add_argument("--tile-size", type=int, default=None, help="fix height and width (default: free)")
-    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--opset", type=int, default=17, help="ONNX operator set version (default 17)")
     parser.add_argument("--fp16", action="store_true", help="float16 weights and compute")
     parser.add_argument("--fixed-batch", action="store_true", help="batch size 1 instead of free")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime comparison")

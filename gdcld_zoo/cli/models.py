@@ -21,6 +21,10 @@ def run(args):
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("models", help="list the registered models")
+    parser = subparsers.add_parser(
+        "models", help="list the registered models",
+        description="The registered architectures with their trainable parameters (one output class).",
+        examples=["gdcld-zoo models", "gdcld-zoo models --all   # with the tiny test variants"],
+    )
     parser.add_argument("--all", action="store_true", help="include tiny test variants")
     parser.set_defaults(func=run)

@@ -1,8 +1,8 @@
 """`gdcld-zoo predict WEIGHTS SCENE... --out DIR`: whole-scene landslide maps."""
 
-import logging
 import sys
 
+from gdcld_zoo.cli.console import quiet_tensorflow
 from gdcld_zoo.errors import GdcldZooError
 
 
@@ -14,15 +14,23 @@ def positive_int(text):
 
 
 def run_predict(args):
+    from gdcld_zoo.demo import DEMO_NOTE, DEMO_TAG
     from gdcld_zoo.scene import SlidingWindowPredictor
+    from gdcld_zoo.scene.preflight import preflight
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    problems, bad = preflight(args.weights, args.scenes, args.engine, args.tile_size, args.overlap, args.bands)
+    for problem in problems:
+        print(f"gdcld-zoo predict: error: {problem}", file=sys.stderr)
+    scenes = [scene for scene in args.scenes if scene not in bad]
+    if len(problems) > len(bad) or not scenes:
+        return 2
+    quiet_tensorflow(args.verbose)
     predictor = SlidingWindowPredictor(
         args.weights, tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size,
         tta=args.tta, engine_name=args.engine, progress=not args.quiet,
     )
-    failed = 0
-    for scene in args.scenes:
+    failed = len(bad)
+    for scene in scenes:
         try:
             result = predictor.predict(scene, args.out, threshold=args.threshold, bands=args.bands,
                                        min_area_m2=args.min_area)
@@ -35,7 +43,8 @@ def run_predict(args):
         s = result.summary
         area = (f"{s['landslide_area_km2']:.6f} km2" if s["landslide_area_km2"] is not None
                 else f"{s['landslide_area_px']} px (no CRS)")
-        print(f"{scene}: {s['n_landslides']} landslides, {area}, bands {s['bands']} ({s['bands_from']}), "
+        demo = f" ({DEMO_NOTE})" if s["model_tag"] == DEMO_TAG else ""
+        print(f"{scene}: {s['n_landslides']} landslides, {area}{demo}, bands {s['bands']} ({s['bands_from']}), "
               f"{s['n_tiles']} tiles in {s['timings_s']['total']:.1f} s -> {result.outputs['summary.json']}")
     return 2 if failed else 0
 
@@ -45,7 +54,11 @@ def register(subparsers):
         "predict",
         help="map landslides over whole GeoTIFF scenes",
         description="Write <stem>_prob.tif, <stem>_mask.tif, <stem>_landslides.geojson (WGS84) and "
-        "<stem>_summary.json per scene.",
+        "<stem>_summary.json per scene. Settings and scenes are all checked before the model loads: "
+        "every problem is reported at once, and the scenes without one are mapped.",
+        examples=["gdcld-zoo predict demo scene.tif --out maps/",
+                  "gdcld-zoo predict runs/b4 a.tif b.tif --out maps/ --tile-size 1024 --min-area 100",
+                  "gdcld-zoo predict --engine onnx b4.onnx scene.tif --out maps/"],
     )
     parser.add_argument("weights", help="weight tag (e.g. demo), run folder, weight file, or .onnx with --engine onnx")
     parser.add_argument("scenes", nargs="+", metavar="SCENE", help="GeoTIFF scenes")

@@ -6,6 +6,8 @@ continues the run in RUN_DIR from its saved `config.json` and last checkpoint;
 flags given with it override the saved values (e.g. `--epochs 150` to extend).
 """
 
+import argparse
+
 from gdcld_zoo.errors import GdcldZooError
 
 
@@ -77,6 +79,9 @@ def register(subparsers):
         description="Train MODEL with the GDCLD paper's recipe (AdamW, lr 6e-4, weight decay 0.01, "
         "100 epochs, BCE; PaddleSeg's SegFormer configs use --lr 6e-5). RUN_DIR receives config.json, "
         "log.csv, TensorBoard logs, checkpoints, previews and weight_record.json.",
+        examples=["gdcld-zoo train segformer_b4 --data /data/GDCLD --out runs/b4",
+                  "gdcld-zoo train segformer_b4 --out runs/b4 --resume --epochs 150",
+                  "gdcld-zoo train unet --config unet.yaml --out runs/unet --mixed-precision"],
     )
     parser.add_argument("model", help="registered model name (see `gdcld-zoo models`)")
     parser.add_argument("--data", help="dataset root with train/ and val/ folders (or a CSV manifest)")
@@ -103,5 +108,6 @@ def register(subparsers):
     parser.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (default: one device)")
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument("--verbose", action="store_true", help="a progress bar per epoch instead of one line")
+    parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="TensorFlow's log lines, and a progress bar per epoch instead of one line")
     parser.set_defaults(func=run)

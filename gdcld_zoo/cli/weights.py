@@ -137,27 +137,37 @@ def run_publish(args):
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("weights", help="pretrained weights: list, download, verify, add")
-    commands = parser.add_subparsers(dest="weights_command", required=True)
+    parser = subparsers.add_parser("weights", help="pretrained weights: list, download, verify, add",
+                                   examples=["gdcld-zoo weights list", "gdcld-zoo weights info demo"])
+    commands = parser.add_subparsers(dest="weights_command", required=True, metavar="COMMAND",
+                                     help="list, info, download, verify, add or publish")
+    tag_help = "weight tag (see `gdcld-zoo weights list`), or a model name for its default"
 
-    sub = commands.add_parser("list", help="every registered weight tag")
+    sub = commands.add_parser("list", help="every registered weight tag", examples=["gdcld-zoo weights list"])
     sub.set_defaults(func=run_list)
 
-    sub = commands.add_parser("info", help="the full record of a tag")
-    sub.add_argument("tag", help="weight tag, or a model name for its default")
+    sub = commands.add_parser("info", help="the full record of a tag", examples=["gdcld-zoo weights info demo"])
+    sub.add_argument("tag", help=tag_help)
     sub.set_defaults(func=run_info)
 
-    sub = commands.add_parser("download", help="download and verify a tag's file; prints its path")
-    sub.add_argument("tag")
+    sub = commands.add_parser("download", help="download and verify a tag's file; prints its path",
+                              examples=["gdcld-zoo weights download segformer_b4.gdcld"])
+    sub.add_argument("tag", help=tag_help)
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.set_defaults(func=run_download)
 
-    sub = commands.add_parser("verify", help="check the sha256 of local files (all tags by default)")
-    sub.add_argument("tag", nargs="?")
+    sub = commands.add_parser("verify", help="check the sha256 of local files (all tags by default)",
+                              examples=["gdcld-zoo weights verify", "gdcld-zoo weights verify demo"])
+    sub.add_argument("tag", nargs="?", help="check only this tag (default: every tag with a local file)")
     sub.set_defaults(func=run_verify)
 
-    sub = commands.add_parser("add", help="register a trained model in the user registry")
-    sub.add_argument("source", metavar="RUN_DIR_OR_FILE")
+    sub = commands.add_parser(
+        "add", help="register a trained model in the user registry",
+        examples=["gdcld-zoo weights add runs/b4 --tag segformer_b4.mylab",
+                  "gdcld-zoo weights add b4.weights.h5 --tag segformer_b4.gdcld --model segformer_b4 --num-classes 2"],
+    )
+    sub.add_argument("source", metavar="RUN_DIR_OR_FILE",
+                     help="a `gdcld-zoo train` run folder, or a .weights.h5/.keras file")
     sub.add_argument("--tag", required=True, help="'<model>.<data>', e.g. segformer_b4.mylab")
     sub.add_argument("--model", help="registered model name (needed for a bare weight file)")
     sub.add_argument("--num-classes", type=int, help="classes of the weights' head (default: the record's, else 1)")
@@ -166,7 +176,8 @@ def register(subparsers):
     sub.add_argument("--force", action="store_true", help="replace an existing tag")
     sub.set_defaults(func=run_add)
 
-    sub = commands.add_parser("publish", help="print a tag's record to host alongside its file")
-    sub.add_argument("tag")
+    sub = commands.add_parser("publish", help="print a tag's record to host alongside its file",
+                              examples=["gdcld-zoo weights publish segformer_b4.mylab --url https://example.org/b4.weights.h5"])
+    sub.add_argument("tag", help=tag_help)
     sub.add_argument("--url", required=True, help="where the file will be downloaded from (pinned)")
     sub.set_defaults(func=run_publish)

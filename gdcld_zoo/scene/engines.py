@@ -191,12 +191,8 @@ def make_engine(model_or_tag, engine="keras", tta=False):
             raise GdcldZooError(
                 f"engine='onnx' needs an existing .onnx file (made by `gdcld-zoo export`), got {model_or_tag!r}."
             )
-        try:
-            from gdcld_zoo.export import OnnxEngine
-        except ImportError as error:
-            raise GdcldZooError(
-                f"The ONNX engine is not available ({error}); install it with `pip install gdcld-zoo[onnx]`."
-            ) from None
+        from gdcld_zoo.export import OnnxEngine
+
         result = OnnxEngine(path)
     else:
         raise UnknownNameError("engine", engine, ENGINES)

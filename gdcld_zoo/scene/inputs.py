@@ -67,6 +67,14 @@ class DataFolder:
         """Relative names of the scenes (rasters not named `*_label.*`), sorted."""
         return [name for name in self._rasters() if not Path(name).stem.endswith(LABEL_SUFFIX)]
 
+    def results(self):
+        """Relative names of the `<stem>_summary.json` files `gdcld-zoo predict` wrote in the folder."""
+        found = []
+        for path in sorted(self.root.rglob("*_summary.json")):
+            if not any(part.startswith(".") for part in path.relative_to(self.root).parts) and self._inside(path):
+                found.append(path.relative_to(self.root).as_posix())
+        return found
+
     def labels(self):
         """Relative names of every raster that may serve as a label, `*_label.*` first."""
         rasters = self._rasters()

@@ -48,8 +48,9 @@ from gdcld_zoo.scene.writer import NODATA, PROB_SCALE, AtomicFiles, output_profi
 MAX_SIDE = 1024
 # Rows read at once when a pass needs every pixel.
 ROWS_PER_READ = 512
-# Okabe-Ito colours: bluish green, vermillion, sky blue.
-ERROR_COLOURS = {"TP": (0, 158, 115), "FP": (213, 94, 0), "FN": (86, 180, 233)}
+# Okabe-Ito colours: yellow, vermillion, sky blue; apart from each other and from green vegetation
+# and bare soil for protan, deutan and tritan vision too (tests/scene/test_overview.py).
+ERROR_COLOURS = {"TP": (240, 228, 66), "FP": (213, 94, 0), "FN": (86, 180, 233)}
 ERROR_NAMES = {"TP": "true positive (landslide found)", "FP": "false positive (false alarm)",
                "FN": "false negative (landslide missed)"}
 MASK_COLOUR = (255, 32, 32)

@@ -252,7 +252,10 @@ class SlidingWindowPredictor:
                             accumulator.add(r, c, probs[done], valid)
                             done += 1
                     run.tiles_predicted += done
-                    bar.update(len(meta))
+                    if bar.n == 0:
+                        _time_from_now(bar, len(meta))
+                    else:
+                        bar.update(len(meta))
                 while current < len(run.grid.row_starts):
                     yield Strip(*self._finish(accumulator, current))
                     current += 1
@@ -308,6 +311,14 @@ class SlidingWindowPredictor:
 
 
 OUTPUT_KINDS = ("prob.tif", "mask.tif", "landslides.geojson", "summary.json")
+
+
+def _time_from_now(bar, done):
+    """Count the first batch as already done and time the rest from now: it includes the model's
+    compilation, so a rate taken with it would estimate minutes for seconds of work."""
+    bar.reset(total=bar.total)
+    bar.initial = bar.n = bar.last_print_n = done
+    bar.refresh()
 
 
 @dataclasses.dataclass

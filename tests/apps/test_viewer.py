@@ -3,20 +3,24 @@
 A tiny segformer registered as `demo` and 128x160 scenes keep every run to seconds.
 """
 
+import json
+import re
 import sys
 
 import numpy as np
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from gdcld_zoo.data.synthetic import write_synthetic_scene
 from gdcld_zoo.scene import engines, inputs, overview
 from tests.apps.conftest import SCENE_SHAPE, VIEWER, write_registry
+from tests.extras import require
 from tests.scene.scenes import random_scene, write_scene
 
+st = require("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
 TIMEOUT_S = 120
-METRIC_COLUMNS = ["Precision", "Recall", "F1", "IoU", "mIoU"]
+METRIC_COLUMNS = ["Precision (%)", "Recall (%)", "F1 (%)", "IoU (%)", "mIoU (%)"]
 DOWNLOADS = ["Mask GeoTIFF", "Probability GeoTIFF", "Polygons GeoJSON", "Summary JSON"]
 
 
@@ -93,11 +97,11 @@ def test_rethresholding_does_not_run_the_model_again(viewer_env, engine_calls):
     app.sidebar.slider(key="threshold_demo").set_value(0.0).run()
     assert_results(app)
     assert len(engine_calls) == calls
-    assert app.table[0].value["Recall"].iloc[0] == 100.0  # everything is a landslide at threshold 0
+    assert app.table[0].value["Recall (%)"].iloc[0] == 100.0  # everything is a landslide at threshold 0
     assert int(metric(app, "Landslides")) == 1  # one polygon covering the scene
     app.sidebar.slider(key="threshold_demo").set_value(1.0).run()
     assert len(engine_calls) == calls
-    assert app.table[0].value["Recall"].iloc[0] == 0.0
+    assert app.table[0].value["Recall (%)"].iloc[0] == 0.0
     assert metric(app, "Landslides") == "0"
     # A setting the model depends on runs it again.
     app.sidebar.checkbox[0].check().run()
@@ -292,3 +296,55 @@ def test_progress_bar_counts_tiles(viewer_env, monkeypatch):
     assert_results(app)
     first = reported[: len(reported) // 2]
     assert reported[len(first):][-1] == first[-1]
+
+
+def map_components(app):
+    """The streamlit-folium maps on the page: (component name, its JSON arguments)."""
+    found = []
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", None) == "component_instance":
+                found.append((child.proto.component_name, json.loads(child.proto.json_args)))
+            walk(child)
+
+    walk(app.main)
+    return found
+
+
+def test_the_map_tab_shows_the_layers_polygons_and_the_demo_note(viewer_env):
+    app = run_app()
+    assert_results(app)
+    assert [t.label for t in app.tabs] == ["Map", "Static overview"]
+    (name, args), = map_components(app)
+    assert "streamlit_folium" in name
+    script = args["script"]
+    for layer in ("Scene", "Landslide probability", "Mask at threshold 0.50", "Errors against the label"):
+        assert layer in script
+    assert "mean probability" in script and "L.control.scale" in script
+    assert not [u for u in args["js_links"] + args["css_links"] if not u.startswith("data:")], "all assets inline"
+    assert any("demonstration model, synthetic training data" in w.value for w in app.warning)
+
+
+def test_minimum_area_and_readable_units(viewer_env):
+    app = run_app()
+    assert re.search(r" (m²|ha|km²)$", metric(app, "Total area")) and re.search(r" (m²|ha|km²)$", metric(app, "Largest"))
+    app.sidebar.number_input(key="min_area").set_value(1e9).run()
+    assert metric(app, "Landslides") == "0" and not app.exception
+    assert [c.value for c in app.caption if "No landslide at this threshold and minimum area" in c.value]
+
+
+def test_predict_results_in_the_data_folder_open_without_the_model(viewer_env, tmp_path, monkeypatch, engine_calls):
+    from gdcld_zoo.cli import main
+
+    folder = tmp_path / "data"
+    scene, _ = write_synthetic_scene(folder / "luding.tif", *SCENE_SHAPE, seed=1)
+    assert main(["predict", "demo", str(scene), "--out", str(folder / "maps"), "--quiet"]) == 0
+    monkeypatch.setattr(sys, "argv", ["viewer.py", "--data", str(folder)])
+    app = run_app()  # the demo scene first
+    calls = len(engine_calls)
+    app.sidebar.radio[0].set_value("Predict results").run()
+    assert app.sidebar.selectbox[1].value == "maps/luding_summary.json"
+    assert_results(app)
+    assert len(engine_calls) == calls, "the viewer ran the model on a finished result"
+    assert map_components(app)

@@ -1,9 +1,13 @@
 """The viewer in a real browser: `streamlit run` plus headless Chromium driven over WebDriver.
 
 Needs Debian's `chromium` and `chromium-driver` (skipped without them); the
-WebDriver protocol is spoken with urllib, so no selenium is needed. The
+WebDriver protocol is spoken with urllib, so no selenium is needed. Chromium
+resolves no host but 127.0.0.1, as on a machine without internet, and the page
+starts with the OpenStreetMap basemap: the map must work without it. The test
+zooms the map in, turns a layer on and hovers a landslide polygon. The
 screenshot is kept (path printed) as a CI artifact: `$GDCLD_ZOO_ARTIFACT_DIR`,
-else pytest's temporary folder.
+else pytest's temporary folder; with `GDCLD_ZOO_UPDATE_SCREENSHOT=1` it also
+replaces the README's `apps/screenshot.png`.
 """
 
 import base64
@@ -29,12 +33,39 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                "--window-size=1400,1000"]
+                "--window-size=1400,1200", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+# Inside the map's frame: what Leaflet drew.
+MAP_STATE = """
+const q = (s) => document.querySelectorAll(s);
+const tooltip = document.querySelector(".leaflet-tooltip");
+const coordinates = document.querySelector(".gdcld-coordinates");
+return {ready: !!window.map && q(".leaflet-image-layer").length > 0, zoom: window.map ? window.map.getZoom() : null,
+        images: q(".leaflet-image-layer").length, polygons: q("path.leaflet-interactive").length,
+        scale: q(".leaflet-control-scale").length, legend: q(".gdcld-legend").length,
+        layers: Array.from(q(".leaflet-control-layers-overlays label")).map((l) => l.textContent.trim()),
+        tooltip: tooltip ? tooltip.textContent : "", coordinates: coordinates ? coordinates.textContent : ""};
+"""
+ZOOM_IN = 'document.querySelector(".leaflet-control-zoom-in").click();'
+SHOW_PROBABILITY = """
+for (const label of document.querySelectorAll(".leaflet-control-layers-overlays label")) {
+    if (label.textContent.includes("Landslide probability")) label.querySelector("input").click();
+}
+"""
+HOVER = """
+const polygon = document.querySelector("path.leaflet-interactive");
+const box = polygon.getBoundingClientRect();
+const at = {bubbles: true, clientX: box.x + box.width / 2, clientY: box.y + box.height / 2};
+polygon.dispatchEvent(new MouseEvent("mouseover", at));
+polygon.dispatchEvent(new MouseEvent("mousemove", at));
+"""
+SCREENSHOT = Path(__file__).resolve().parents[2] / "apps" / "screenshot.png"
 # Elements of a finished page (Streamlit's data-testid names).
 PAGE_STATE = """
 const count = (id) => document.querySelectorAll(`[data-testid="${id}"]`).length;
 return {images: count("stImage"), downloads: count("stDownloadButton"), tables: count("stTable"),
         errors: count("stAlertContentError") + count("stException"),
+        maps: document.querySelectorAll('iframe[title="streamlit_folium.st_folium"]').length,
         running: document.querySelector('[data-testid="stStatusWidget"]') !== null};
 """
 READY_TIMEOUT_S = 240
@@ -80,6 +111,14 @@ class WebDriver:
     def execute(self, script):
         return self._call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
 
+    def enter_frame(self, css):
+        """Switch into the frame `css` selects (None: back to the page)."""
+        frame = None
+        if css is not None:
+            element = self._call("POST", f"/session/{self.session}/element", {"using": "css selector", "value": css})
+            frame = element
+        self._call("POST", f"/session/{self.session}/frame", {"id": frame})
+
     def screenshot(self):
         return base64.b64decode(self._call("GET", f"/session/{self.session}/screenshot"))
 
@@ -105,16 +144,19 @@ def processes():
 def test_viewer_renders_the_demo_in_headless_chromium(tmp_path, tiny_weights, processes):
     from PIL import Image
 
-    registry = write_registry(tmp_path / "registry.json", tiny_weights, tile_size=256)
-    env = {**os.environ, "GDCLD_ZOO_HOME": str(tmp_path / "home"), "GDCLD_ZOO_REGISTRY": str(registry),
-           "GDCLD_ZOO_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    update = os.environ.get("GDCLD_ZOO_UPDATE_SCREENSHOT") == "1"
+    env = {**os.environ, "GDCLD_ZOO_HOME": str(tmp_path / "home"), "GDCLD_ZOO_OFFLINE": "1"}
     env.pop("GDCLD_ZOO_VIEWER_DATA", None)
+    env.pop("GDCLD_ZOO_REGISTRY", None)
+    if not update:  # a tiny model keeps the test short; the README's picture shows the shipped demo weights
+        env["GDCLD_ZOO_REGISTRY"] = str(write_registry(tmp_path / "registry.json", tiny_weights, tile_size=256))
     app_port, driver_port = free_port(), free_port()
     app_url = f"http://127.0.0.1:{app_port}/"
     log = open(tmp_path / "streamlit.log", "wb")
     processes.append(subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(VIEWER), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(app_port), "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--server.port", str(app_port), "--browser.gatherUsageStats", "false",
+         "--", "--basemap", "OpenStreetMap"],
         env=env, stdout=log, stderr=subprocess.STDOUT))
     processes.append(subprocess.Popen(["chromedriver", f"--port={driver_port}"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -127,10 +169,22 @@ def test_viewer_renders_the_demo_in_headless_chromium(tmp_path, tiny_weights, pr
         deadline, state = time.monotonic() + READY_TIMEOUT_S, {}
         while time.monotonic() < deadline:
             state = browser.execute(PAGE_STATE)
-            if state["errors"] or (state["images"] >= 4 and state["downloads"] == 4 and not state["running"]):
+            if state["errors"] or (state["images"] >= 4 and state["downloads"] == 4 and state["maps"] == 1
+                                   and not state["running"]):
                 break
             time.sleep(1)
-        time.sleep(1)  # let images finish painting
+        browser.enter_frame(MAP_FRAME)
+        before = wait_for(browser, MAP_STATE, lambda s: s["ready"])
+        browser.execute(ZOOM_IN)
+        zoomed = wait_for(browser, MAP_STATE, lambda s: s["zoom"] > before["zoom"])
+        browser.execute(SHOW_PROBABILITY)
+        shown = wait_for(browser, MAP_STATE, lambda s: s["images"] > before["images"])
+        browser.execute(SHOW_PROBABILITY)  # off again: the screenshot shows the scene under the errors
+        browser.execute(ZOOM_IN.replace("zoom-in", "zoom-out"))
+        browser.execute(HOVER)
+        hovered = wait_for(browser, MAP_STATE, lambda s: "mean probability" in s["tooltip"] and "°" in s["coordinates"])
+        browser.enter_frame(None)
+        time.sleep(1)  # let the map finish painting
         png = browser.screenshot()
     finally:
         browser.quit()
@@ -139,10 +193,27 @@ def test_viewer_renders_the_demo_in_headless_chromium(tmp_path, tiny_weights, pr
     shot = artifacts / "viewer_screenshot.png"
     shot.write_bytes(png)
     print(f"viewer screenshot: {shot}")
+    if update:
+        SCREENSHOT.write_bytes(png)
     log.close()
     assert state.get("errors") == 0, (tmp_path / "streamlit.log").read_text()[-3000:]
     assert state["images"] >= 4 and state["downloads"] == 4 and state["tables"] == 1, state
+    assert before["scale"] == 1 and before["legend"] == 1 and before["polygons"] >= 1, before
+    assert before["layers"][:3] == ["Scene", "Landslide probability", "Mask at threshold 0.50"], before["layers"]
+    assert zoomed["zoom"] > before["zoom"] and shown["images"] == before["images"] + 1
+    assert "landslide" in hovered["tooltip"] and "area" in hovered["tooltip"], hovered
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), "float32")
     assert pixels.shape[1] == 1400 and pixels.shape[0] > 600
     assert pixels.std() > 20, "the screenshot is blank"
     assert len(np.unique(pixels.reshape(-1, 3).astype("uint8"), axis=0)) > 1000, "too few colours: no images"
+
+
+def wait_for(browser, script, condition, timeout_s=60):
+    """The first result of `script` that meets `condition` (the last one after `timeout_s`)."""
+    deadline, state = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        state = browser.execute(script)
+        if condition(state):
+            break
+        time.sleep(0.5)
+    return state

@@ -26,7 +26,7 @@ def test_demo_command_maps_and_scores_a_synthetic_scene(tmp_path, monkeypatch, c
     scores = dict(re.findall(r"(precision|recall|F1|mIoU) ([0-9.]+)%", printed))
     assert set(scores) == {"precision", "recall", "F1", "mIoU"}
     assert float(scores["F1"]) > 80 and float(scores["mIoU"]) > 80
-    assert "demonstration model trained on synthetic scenes" in printed
+    assert "demonstration model, synthetic training data" in printed
 
 
 def test_demo_command_refuses_a_too_small_size(tmp_path, capsys):

@@ -12,7 +12,9 @@ timm 1.0.31 (key count and parameter count of `hrnet_w48`).
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.extras import require
+
+torch = require("torch")
 from safetensors.numpy import save_file  # noqa: E402
 from torch import nn  # noqa: E402
 

@@ -13,7 +13,9 @@ distinct value per tensor checks that every tensor lands in one Keras weight.
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.extras import require
+
+torch = require("torch")
 import torch.nn.functional as F  # noqa: E402
 from safetensors.numpy import save_file  # noqa: E402
 

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from tests.extras import require
+
+torch = require("torch")
+transformers = require("transformers")
 from safetensors.torch import save_file  # noqa: E402
 
 from gdcld_zoo import build_model  # noqa: E402

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.extras import require
+
+torch = require("torch")
 
 from gdcld_zoo.layers.resize import AdaptiveAveragePooling2D, BilinearResizeLike  # noqa: E402
 from gdcld_zoo.layers.resize import cubic_resize_matrix, resize_with_matrices  # noqa: E402

@@ -6,7 +6,9 @@ import tensorflow as tf
 
 from gdcld_zoo.layers import BilinearUpsample
 
-torch = pytest.importorskip("torch")
+from tests.extras import require
+
+torch = require("torch")
 
 
 @pytest.mark.parametrize("factor", [2, 3, 4, 8])

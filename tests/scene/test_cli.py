@@ -80,3 +80,30 @@ def test_one_bad_scene_among_several_is_reported_and_the_rest_are_mapped(run_dir
     assert main(["predict", str(run_dir), str(bad), str(good), "--out", str(out), "--quiet"]) == 2
     assert "bad.tif: not a raster" in capsys.readouterr().err
     assert (out / "good_summary.json").is_file() and not (out / "bad_summary.json").exists()
+
+
+def test_every_input_problem_is_reported_at_once_before_the_model_loads(run_dir, tmp_path, capsys, monkeypatch):
+    import gdcld_zoo.scene.predictor
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(gdcld_zoo.scene.predictor, "make_engine", no_model)
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster")
+    uint16 = write_scene(tmp_path / "uint16.tif", random_scene(64, 64, dtype="uint16"))
+    code = main(["predict", str(run_dir), str(tmp_path / "missing.tif"), str(text), str(uint16),
+                 "--tile-size", "100", "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(lines) == 4 and all(line.startswith("gdcld-zoo predict: error: ") for line in lines)
+    for line, message in zip(lines, ["multiple of 32, got 100", "missing.tif: no such file", "notes.tif: not a raster",
+                                     "uint16.tif: the scene is uint16 but the model expects uint8"]):
+        assert message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_prints_one_summary_line_per_scene(run_dir, tmp_path, capsys):
+    scene = write_scene(tmp_path / "scene.tif", random_scene(64, 64))
+    assert main(["predict", str(run_dir), str(scene), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1 and captured.err == ""

@@ -149,3 +149,33 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(overview)
     assert result.attempted > 0 and result.failed == 0
+
+
+# Machado et al. (2009) colour-vision-deficiency matrices (severity 1) on linear RGB.
+CVD = {
+    "normal": np.eye(3),
+    "protan": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                        [-0.003882, -0.048116, 1.051998]]),
+    "deutan": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                        [-0.011820, 0.042940, 0.968881]]),
+    "tritan": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                        [0.004733, 0.691367, 0.303900]]),
+}
+BACKGROUNDS = {"vegetation": (70, 100, 45), "bare soil": (150, 125, 95)}
+
+
+def lab(rgb, vision):
+    """CIELAB (D65) of an sRGB colour as seen with `vision`."""
+    c = np.asarray(rgb, "float64") / 255
+    linear = np.clip(CVD[vision] @ np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4), 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = np.cbrt(np.maximum(xyz / np.array([0.95047, 1.0, 1.08883]), 0.008856))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_error_colours_stay_apart_and_off_vegetation_for_colour_blind_eyes():
+    colours = list(ERROR_COLOURS.values()) + list(BACKGROUNDS.values())
+    for vision in CVD:
+        for i, a in enumerate(colours[:3]):
+            for b in colours[i + 1:]:
+                assert np.linalg.norm(lab(a, vision) - lab(b, vision)) > 20, (vision, a, b)

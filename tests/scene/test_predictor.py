@@ -195,3 +195,31 @@ def test_unreadable_inputs_are_scene_errors(tmp_path, make):
     make(path)
     with pytest.raises(SceneError, match="bad.tif"):
         predict_scene(PixelEngine(), path, tmp_path / "out", tile_size=64, progress=False)
+
+
+def test_progress_bar_times_the_tiles_after_the_first_batch(tmp_path, monkeypatch):
+    import io
+    import time
+
+    import tqdm.auto
+
+    bars = []
+
+    class Recording(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "disable": False, "file": io.StringIO()})
+            bars.append(self)
+
+    class SlowFirstCall(PixelEngine):
+        def predict(self, raw):
+            if self.calls == 0:
+                time.sleep(1.0)  # a model compiling on its first batch
+            return super().predict(raw)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    path = write_scene(tmp_path / "scene.tif", random_scene(128, 256))
+    predictor = SlidingWindowPredictor(SlowFirstCall(), tile_size=64, overlap=0, batch_size=2, progress=True)
+    assemble(predictor, path)
+    bar = bars[0]
+    assert bar.n == bar.total == 8 and bar.initial == 2
+    assert bar.format_dict["elapsed"] < 0.5, "the clock started before the first, slow batch finished"
