@@ -61,8 +61,8 @@ def run_download(args):
 
 def register(subparsers):
     parser = subparsers.add_parser("data", help="inspect and validate datasets",
-                                   examples=["gdcld-zoo data check /data/GDCLD"])
-    commands = parser.add_subparsers(dest="data_command", required=True, metavar="COMMAND", help="check")
+                                   examples=["gdcld-zoo data check /data/GDCLD", "gdcld-zoo data download /data/GDCLD"])
+    commands = parser.add_subparsers(dest="data_command", required=True, metavar="COMMAND", help="check or download")
     check = commands.add_parser(
         "check",
         help="validate every image/label pair and summarise each split",
@@ -86,6 +86,8 @@ def register(subparsers):
         description="Download GDCLD (Zenodo record 13612636, CC BY 4.0): every file is checked against "
         "Zenodo's md5, an interrupted run resumes, archives are unpacked into DIR, then DIR is checked "
         "as by `data check`. GDCLD_ZOO_ZENODO_ENDPOINT points at a mirror.",
+        examples=["gdcld-zoo data download /data/GDCLD",
+                  "GDCLD_ZOO_ZENODO_ENDPOINT=https://mirror.example/api gdcld-zoo data download /data/GDCLD --quiet"],
     )
     download.add_argument("dir", help="folder to create (or to continue filling) as the dataset root")
     download.add_argument("--keep-archives", action="store_true", help="keep the archives after unpacking")
