@@ -27,7 +27,7 @@ from gdcld_zoo.weights.cache import WeightsNotFoundError, verify_file, weights_f
 from gdcld_zoo.weights.download import sha256_file
 from gdcld_zoo.weights.hub import HubError
 from gdcld_zoo.weights.record import CHECKPOINT_SUFFIXES, WeightRecord
-from gdcld_zoo.weights.run import find_sidecar_record, read_run_record
+from gdcld_zoo.weights.run import find_sidecar_record, read_run_record, run_record_path
 from gdcld_zoo.weights.sources import get_weights, list_weights
 
 _RECORD_ATTRIBUTE = "weight_record"
@@ -146,7 +146,7 @@ def _resolve(tag_or_path, progress):
     A `.keras` file that no registry describes comes back with record None.
     """
     path = Path(tag_or_path).expanduser()
-    if path.is_dir():
+    if path.is_dir() and not (isinstance(tag_or_path, str) and _is_tag_not_run(tag_or_path, path)):
         record = read_run_record(path)
         return record, weights_file(record, progress=progress)
     if path.is_file():
@@ -173,6 +173,14 @@ def _resolve(tag_or_path, progress):
         raise GdcldZooError(f"No such weight file or run folder: {path}.")
     record = get_weights(str(tag_or_path))
     return record, weights_file(record, progress=progress)
+
+
+def _is_tag_not_run(name, folder):
+    """A registered tag or model name that names a folder which is not a run
+    (`gdcld-zoo demo --out demo`): the tag is meant; `./demo` names the folder."""
+    if run_record_path(folder).is_file():
+        return False
+    return name in {r.tag for r in list_weights()} | {r.model for r in list_weights()}
 
 
 def _record_for_keras_file(path, model):

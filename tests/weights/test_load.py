@@ -90,6 +90,19 @@ def test_shipped_file_is_used_without_download(weights_env, trained):
         load_pretrained("demo", input_shape=(64, 64, 4))
 
 
+def test_a_tag_wins_over_a_same_named_folder_that_is_not_a_run(weights_env, trained, tmp_path, monkeypatch):
+    (weights_env["shipped"] / "tiny.weights.h5").write_bytes(trained["bytes"])
+    write_registry(weights_env["shipped"] / "registry.json", [{
+        "tag": "demo", "model": "segformer_tiny", "file": "tiny.weights.h5",
+        "sha256": hashlib.sha256(trained["bytes"]).hexdigest()}])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()  # what `gdcld-zoo demo --out demo` leaves
+    model = load_pretrained("demo")
+    np.testing.assert_array_equal(np.asarray(model(IMAGES, training=False)), trained["logits"])
+    with pytest.raises(GdcldZooError, match="not a training run folder"):
+        load_pretrained("./demo")
+
+
 def test_new_num_classes_rebuilds_only_the_classifier(weights_env, trained, tmp_path):
     write_run_record(tmp_path, trained["path"], "segformer_tiny", tag="segformer_tiny.run",
                      metrics=[], description="run")
