@@ -13,7 +13,7 @@ def _fields(text):
 
 def _run_scenes(args):
     from gdcld_zoo.scene.evaluate import evaluate_scenes, format_scene_report
-    from gdcld_zoo.weights.record import write_text_atomic
+    from gdcld_zoo.files import write_text_atomic
 
     if args.by or args.csv:
         raise InvalidInputError("--by and --csv apply to --data tiles; with --scenes each scene is a row.")
@@ -27,7 +27,7 @@ def _run_scenes(args):
 def run(args):
     from gdcld_zoo.evaluation import evaluate, format_table, report_csv, report_json
     from gdcld_zoo.weights import load_pretrained
-    from gdcld_zoo.weights.record import write_text_atomic
+    from gdcld_zoo.files import write_text_atomic
 
     if bool(args.data) == bool(args.scenes):
         raise InvalidInputError(

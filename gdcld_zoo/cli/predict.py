@@ -3,8 +3,6 @@
 import logging
 import sys
 
-from gdcld_zoo.errors import GdcldZooError
-
 
 def positive_int(text):
     value = int(text)
@@ -14,6 +12,7 @@ def positive_int(text):
 
 
 def run_predict(args):
+    from gdcld_zoo.cli import error_message, expected_errors
     from gdcld_zoo.scene import SlidingWindowPredictor
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -21,23 +20,27 @@ def run_predict(args):
         args.weights, tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size,
         tta=args.tta, engine_name=args.engine, progress=not args.quiet,
     )
-    failed = 0
+    failed = []
     for scene in args.scenes:
         try:
             result = predictor.predict(scene, args.out, threshold=args.threshold, bands=args.bands,
                                        min_area_m2=args.min_area)
-        except GdcldZooError as error:
+        except expected_errors() as error:
             if len(args.scenes) == 1:
                 raise
-            print(f"gdcld-zoo predict: error: {error}", file=sys.stderr)
-            failed += 1
+            print(f"gdcld-zoo predict: error: {error_message(error)}", file=sys.stderr)
+            failed.append(scene)
             continue
         s = result.summary
         area = (f"{s['landslide_area_km2']:.6f} km2" if s["landslide_area_km2"] is not None
                 else f"{s['landslide_area_px']} px (no CRS)")
         print(f"{scene}: {s['n_landslides']} landslides, {area}, bands {s['bands']} ({s['bands_from']}), "
               f"{s['n_tiles']} tiles in {s['timings_s']['total']:.1f} s -> {result.outputs['summary.json']}")
-    return 2 if failed else 0
+    if failed:
+        print(f"gdcld-zoo predict: error: {len(failed)} of {len(args.scenes)} scenes failed "
+              f"({', '.join(failed)}); the others were written to {args.out}.", file=sys.stderr)
+        return 2
+    return 0
 
 
 def register(subparsers):

@@ -20,7 +20,7 @@ import yaml
 
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
 from gdcld_zoo.preprocessing import Preprocessing
-from gdcld_zoo.weights.record import write_text_atomic
+from gdcld_zoo.files import write_text_atomic
 
 CONFIG_FILE = "config.json"
 STRATEGIES = ("default", "mirrored", "multi_worker")

@@ -53,7 +53,7 @@ from gdcld_zoo.training.callbacks import (
 from gdcld_zoo.training.config import CONFIG_FILE
 from gdcld_zoo.training.schedule import PolynomialDecayWithWarmup
 from gdcld_zoo.training.training_model import TrainingModel
-from gdcld_zoo.weights.record import write_text_atomic
+from gdcld_zoo.files import write_text_atomic
 
 LOG_FILE = "log.csv"
 
