@@ -30,6 +30,17 @@ _OS_ADVICE = {
 _COMMAND_MODULES = ["gdcld_zoo.cli.models", "gdcld_zoo.cli.weights", "gdcld_zoo.cli.data", "gdcld_zoo.cli.predict", "gdcld_zoo.cli.train", "gdcld_zoo.cli.evaluate", "gdcld_zoo.cli.export", "gdcld_zoo.cli.demo"]
 
 
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def build_parser():
     """The argument parser with every subcommand registered."""
     import importlib

@@ -3,12 +3,7 @@
 import logging
 import sys
 
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+from gdcld_zoo.cli import positive_int
 
 
 def run_predict(args):
