@@ -282,7 +282,7 @@ def validate_pairs(pairs, preprocessing=None, read_pixels=True, on_bad="raise", 
     reports = check_pairs(pairs, preprocessing, read_pixels, max(1, jobs))
     bad = [r for r in reports if not r.ok]
     if bad:
-        problems = [p for r in bad for p in r.problems]
+        problems = [p.rstrip(".") for r in bad for p in r.problems]
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         if on_bad == "raise":
             raise BadTileError(
