@@ -21,7 +21,7 @@ import pathlib
 import numpy as np
 
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
-from gdcld_zoo.files import atomic_path
+from gdcld_zoo.files import atomic_path, check_writable_file
 from gdcld_zoo.preprocessing import Preprocessing
 from gdcld_zoo.scene.engines import Engine
 
@@ -147,7 +147,7 @@ def export_onnx(
 
     from gdcld_zoo.weights import get_weight_record
 
-    path = pathlib.Path(path)
+    path = check_writable_file(path, "ONNX file")
     record = record if record is not None else get_weight_record(model)
     preprocessing, metadata = _export_settings(model, record, tile_size)
     bands = preprocessing.num_bands

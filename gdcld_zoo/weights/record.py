@@ -310,9 +310,14 @@ def read_registry_file(path):
     path = Path(path)
     if not path.exists():
         return []
+    if path.is_dir():
+        raise InvalidWeightRecordError(
+            f"Registry {path} is a folder; a registry is a JSON file, e.g. {path / 'registry.json'} "
+            "(check GDCLD_ZOO_REGISTRY)."
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidWeightRecordError(f"Registry {path} is not valid JSON: {error}.") from None
     return parse_registry(data, str(path))
 
