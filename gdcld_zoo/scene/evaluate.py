@@ -24,12 +24,11 @@ Example:
 from pathlib import Path
 
 import numpy as np
-from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from gdcld_zoo.data.reading import RasterReadError, label_to_mask
 from gdcld_zoo.scene.predictor import SlidingWindowPredictor
-from gdcld_zoo.scene.source import SceneError, open_scene
+from gdcld_zoo.scene.source import SceneError, open_scene, read_pixels
 
 IGNORE = 255
 # Label rows read at a time when labels are checked before any scene is predicted.
@@ -53,11 +52,9 @@ def parse_scene_pairs(pairs):
 
 def _read_label(label_file, row, width, rows):
     """Rows of a label as a uint8 mask (0, 1, 255 ignored); unreadable files and bad values raise `SceneError`."""
+    label = read_pixels(label_file, 1, window=Window(0, row, width, rows), what="label")
     try:
-        label = label_file.read(1, window=Window(0, row, width, rows))
         return label_to_mask(label, label_file.nodata, label_file.name)
-    except (RasterioError, OSError) as error:
-        raise SceneError(f"{label_file.name}: cannot read the label (truncated or corrupt?): {error}") from None
     except RasterReadError as error:
         raise SceneError(str(error)) from None
 

@@ -40,7 +40,7 @@ from rasterio.windows import Window
 from gdcld_zoo.errors import InvalidInputError
 from gdcld_zoo.metrics import confusion_matrix, metrics_from_confusion_matrix
 from gdcld_zoo.scene.area import GroundArea
-from gdcld_zoo.scene.source import SceneError, open_scene
+from gdcld_zoo.scene.source import SceneError, open_scene, read_pixels
 from gdcld_zoo.scene.vectorize import vectorize_mask
 from gdcld_zoo.scene.writer import NODATA, PROB_SCALE, AtomicFiles, output_profile
 
@@ -107,7 +107,7 @@ def _open(path):
 def _read(dataset, bands, window, max_side, resampling):
     window = window or Window(0, 0, dataset.width, dataset.height)
     shape = overview_shape(int(window.height), int(window.width), max_side)
-    return dataset.read(list(bands), window=window, out_shape=(len(bands), *shape), resampling=resampling)
+    return read_pixels(dataset, list(bands), window=window, out_shape=(len(bands), *shape), resampling=resampling)
 
 
 def display_bands(dataset, bands=None):
@@ -245,8 +245,8 @@ def threshold_metrics(prob_path, label_path, threshold):
                 f"The label is {label.width}x{label.height} px but the map is {prob.width}x{prob.height} px."
             )
         for window in _row_windows(prob.height, prob.width):
-            codes = prob.read(1, window=window)
-            truth = label.read(1, window=window).astype("int64")
+            codes = read_pixels(prob, 1, window=window)
+            truth = read_pixels(label, 1, window=window, what="label").astype("int64")
             truth[codes == NODATA] = NODATA
             cm += confusion_matrix(truth, codes >= code, num_classes=2, ignore_index=NODATA)
     counts = {"tn": int(cm[0, 0]), "fp": int(cm[0, 1]), "fn": int(cm[1, 0]), "tp": int(cm[1, 1])}

@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from gdcld_zoo.errors import GdcldZooError
 from gdcld_zoo.files import OutputLock, check_writable_folder, remove_parts
 from gdcld_zoo.scene.area import GroundArea
 from gdcld_zoo.scene.engines import D4Engine, make_engine
-from gdcld_zoo.scene.source import SceneError, all_valid, open_scene, select_bands
+from gdcld_zoo.scene.source import SceneError, all_valid, open_scene, read_pixels, select_bands
 from gdcld_zoo.scene.tiling import StripAccumulator, TileGrid, reflect_index
 from gdcld_zoo.scene.vectorize import StripVectorizer
 from gdcld_zoo.scene.writer import NODATA, PROB_SCALE, AtomicFiles, StripWriter
@@ -147,13 +146,7 @@ class _TileReader(threading.Thread):
         cols = reflect_index(np.arange(col, col + grid.tile), grid.width)
         r0, c0 = int(rows.min()), int(cols.min())
         window = Window(c0, r0, int(cols.max()) + 1 - c0, int(rows.max()) + 1 - r0)
-        try:
-            data = dataset.read(list(self.run_info.bands), window=window)
-        except (RasterioError, OSError) as error:
-            raise SceneError(
-                f"{self.run_info.path}: cannot read pixels at rows {r0}-{window.row_off + window.height}, "
-                f"columns {c0}-{window.col_off + window.width} (truncated or corrupt file?): {error}"
-            ) from None
+        data = read_pixels(dataset, list(self.run_info.bands), window=window)
         inside = row >= 0 and col >= 0 and row + grid.tile <= grid.height and col + grid.tile <= grid.width
         pick = (lambda a: a) if inside else (lambda a: a[..., rows - r0, :][..., cols - c0])
         raw = np.moveaxis(pick(data), 0, -1)
