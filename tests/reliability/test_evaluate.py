@@ -58,12 +58,6 @@ def test_truncated_scene_or_label_is_one_line(run_dir, scene_pair, capsys, which
     assert_one_line_error(code, err, str(bad))
 
 
-def test_truncated_tile_label_is_one_line(run_dir, root, capsys):
-    bad = truncate(root / "val" / "labels" / "tile_00001.tif", keep=0.3)
-    code, out, err = evaluate(capsys, run_dir, "--data", root)
-    assert_one_line_error(code, err, str(bad))
-
-
 def test_tile_evaluation_refuses_a_label_with_another_transform(run_dir, root, capsys):
     """`train` refuses it (data.checks); evaluation used to compare the pixels anyway."""
     label = root / "val" / "labels" / "tile_00002.tif"

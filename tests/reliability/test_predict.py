@@ -11,7 +11,6 @@ import pytest
 import rasterio
 
 from gdcld_zoo.cli import main
-from gdcld_zoo.files import OutputLock
 from tests.reliability.bad_files import assert_one_line_error, truncate
 from tests.reliability.models import tiny_run
 from tests.scene.scenes import random_scene, write_scene
@@ -118,6 +117,7 @@ def test_killed_run_leaves_no_final_file_and_the_next_run_completes(tmp_path):
     run.send_signal(signal.SIGKILL)
     run.wait()
     assert not [p.name for p in out.iterdir() if not p.name.startswith(".")]
+    assert all(f".{run.pid}-" in p.name for p in out.glob(".*.part"))  # temporaries are named per run
     again = predict_process(scene, out)
     assert again.wait(timeout=300) == 0, again.communicate()
     assert sorted(p.name for p in out.iterdir()) == OUTPUTS
@@ -158,6 +158,8 @@ def test_out_in_a_read_only_folder_is_refused(run_dir, scene, read_only_dir, cap
 
 
 def test_lock_is_exclusive_within_one_process_too(tmp_path):
+    from gdcld_zoo.files import OutputLock
+
     with OutputLock(tmp_path, "scene"):
         with pytest.raises(OSError, match=f"pid {os.getpid()}"):
             OutputLock(tmp_path, "scene").acquire()

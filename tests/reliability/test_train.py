@@ -14,7 +14,6 @@ import tensorflow as tf
 from gdcld_zoo.cli import main
 from gdcld_zoo.data import write_synthetic_dataset
 from gdcld_zoo.training import TrainConfig, TrainingDivergedError, train
-from gdcld_zoo.training.trainer import TrainingDataError
 from gdcld_zoo.weights.download import sha256_file
 from tests.reliability.bad_files import assert_one_line_error, rewrite_pixels, truncate
 from tests.training.helpers import TEST_MODEL, squares
@@ -109,6 +108,8 @@ class BreakTilesAtFirstEpoch(keras.callbacks.Callback):
 
 
 def test_read_error_in_epoch_one_is_one_line_and_the_run_can_be_started_again(root, tmp_path, capsys):
+    from gdcld_zoo.training.trainer import TrainingDataError
+
     run_dir = tmp_path / "run"
     config = TrainConfig(TEST_MODEL, data=str(root), out=str(run_dir), batch_size=2, tile_size=32, epochs=1,
                          augment=False, warmup_steps=1, preview_tiles=0)
