@@ -143,6 +143,8 @@ class OutputLock:
     Args:
         folder: Where the outputs (and `.<name>.lock`) are.
         name: What is being written (e.g. a scene's stem).
+        wait: Wait for the holder to finish instead of refusing (for short
+            read-modify-write updates such as a registry file).
 
     Attributes:
         stale_pid: The pid of a dead process whose lock file was taken over, else None.
@@ -151,9 +153,9 @@ class OutputLock:
         OutputLockedError: A live process holds the lock; the message names it.
     """
 
-    def __init__(self, folder, name):
+    def __init__(self, folder, name, wait=False):
         self.path = Path(folder) / f".{name}.lock"
-        self.name = name
+        self.name, self.wait = name, wait
         self.stale_pid = None
         self._fd = None
 
@@ -168,7 +170,7 @@ class OutputLock:
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, default_mode())
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
             except OSError as error:
                 os.close(fd)
                 if error.errno not in (errno.EAGAIN, errno.EACCES):
@@ -176,7 +178,7 @@ class OutputLock:
                 holder = self._holder()
                 raise OutputLockedError(
                     f"{self.path.parent}: another run (pid {holder if holder else 'unknown'}) is writing "
-                    f"the outputs of {self.name!r}; wait for it to finish or choose another --out."
+                    f"the outputs of {self.name!r} there; wait for it to finish or choose another output folder."
                 ) from None
             try:  # the holder may have removed the file between our open and flock
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino

@@ -51,11 +51,12 @@ from gdcld_zoo.training.callbacks import (
     NaNGuard,
     PredictionPreview,
     WeightRecordWriter,
+    is_chief,
 )
 from gdcld_zoo.training.config import CONFIG_FILE
 from gdcld_zoo.training.schedule import PolynomialDecayWithWarmup
 from gdcld_zoo.training.training_model import TrainingModel
-from gdcld_zoo.files import check_writable_folder, write_text_atomic
+from gdcld_zoo.files import OutputLock, check_writable_folder, write_text_atomic
 
 LOG_FILE = "log.csv"
 
@@ -174,7 +175,6 @@ def _check_run_dir(run_dir, resume):
     holds nothing to keep: it is started again from scratch, with or without
     `--resume`.
     """
-    check_writable_folder(run_dir, "run folder")
     last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
     started = (run_dir / CONFIG_FILE).is_file()
     if last.is_file():
@@ -289,7 +289,15 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
             f"(current backend: {keras.backend.backend()}). Trained weights load on any backend."
         )
     get_loss(config.loss)  # an unknown name fails here, before any data is read
-    run_dir = Path(config.out)
+    run_dir = check_writable_folder(Path(config.out), "run folder")
+    if not is_chief():  # only the chief writes the run folder
+        return _train(config, run_dir, train_data, val_data, resume, callbacks, verbose)
+    with OutputLock(run_dir, "train"):  # a second run into the same folder refuses, naming this one
+        return _train(config, run_dir, train_data, val_data, resume, callbacks, verbose)
+
+
+def _train(config, run_dir, train_data, val_data, resume, callbacks, verbose):
+    """`train` once the run folder is known to be writable and this run holds it."""
     restore = _check_run_dir(run_dir, resume)
     keras.utils.set_random_seed(config.seed)
     preprocessing = Preprocessing.from_dict(config.preprocessing)

@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -163,3 +165,21 @@ def test_checkpoints_and_records_get_the_umask_permissions(root, tmp_path, capsy
         os.umask(previous)
     files = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and "tensorboard" not in p.parts]
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o640 for p in files}
+
+
+def test_a_second_run_into_the_same_folder_refuses_naming_the_first(root, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom gdcld_zoo.files import OutputLock\n"
+         f"lock = OutputLock({str(run_dir)!r}, 'train').acquire()\nprint('held', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, _, err = train_cli(capsys, root, run_dir)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_one_line_error(code, err, f"another run (pid {holder.pid})")
+    assert not (run_dir / "config.json").exists()

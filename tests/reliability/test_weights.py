@@ -1,5 +1,10 @@
 """`gdcld-zoo weights` and weight loading with a bad registry, junk, truncated and unsafe files."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import pytest
 
@@ -73,3 +78,21 @@ def test_a_keras_file_with_a_lambda_layer_is_refused_as_arbitrary_code(tmp_path,
     code, _, err = run(capsys, "export", path, tmp_path / "model.onnx")
     line = assert_one_line_error(code, err, str(path), "contains arbitrary code", "gdcld_zoo will not run it")
     assert "safe_mode" not in line
+
+
+ADD_MANY = """
+import sys
+from gdcld_zoo.weights.record import WeightRecord
+from gdcld_zoo.weights.sources import add_user_record
+for i in range(25):
+    add_user_record(WeightRecord(tag=f"unet_tiny.p{sys.argv[1]}-{i}", model="unet_tiny", file="/x.weights.h5",
+                                 sha256="0" * 64))
+"""
+
+
+def test_two_processes_adding_weights_at_once_lose_no_record(tmp_path):
+    env = {**os.environ, sources.ENV_HOME: str(tmp_path / "home")}
+    adders = [subprocess.Popen([sys.executable, "-c", ADD_MANY, str(n)], env=env) for n in range(2)]
+    assert [p.wait(timeout=120) for p in adders] == [0, 0]
+    registry = json.loads((tmp_path / "home" / "registry.json").read_text())
+    assert len(registry["weights"]) == 50
