@@ -8,8 +8,10 @@ from gdcld_zoo.cli import positive_int
 
 def run_predict(args):
     from gdcld_zoo.cli import error_message, expected_errors
+    from gdcld_zoo.files import check_writable_folder
     from gdcld_zoo.scene import SlidingWindowPredictor
 
+    check_writable_folder(args.out)  # before the model is loaded
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     predictor = SlidingWindowPredictor(
         args.weights, tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size,

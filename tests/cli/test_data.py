@@ -56,7 +56,7 @@ def test_check_with_band_spec_accepts_16_bit_imagery(tmp_path, capsys):
 def test_check_missing_root_is_one_line_error(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("gdcld-zoo data: error:") and "does not exist" in err and "Traceback" not in err
+    assert err.startswith("gdcld-zoo data check: error:") and "does not exist" in err and "Traceback" not in err
 
 
 def test_data_commands_start_without_tensorflow():

@@ -1,5 +1,9 @@
 """Bad inputs for the reliability tests: truncated, renamed and NaN rasters, and how to check a failure."""
 
+import contextlib
+import subprocess
+import sys
+
 import numpy as np
 import rasterio
 from PIL import Image
@@ -44,3 +48,19 @@ def assert_one_line_error(code, err, *expected):
     for text in expected:
         assert str(text) in lines[0], err
     return lines[0]
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(folder, name):
+    """Yields the pid of a separate process holding `OutputLock(folder, name)` (a run in progress)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom gdcld_zoo.files import OutputLock\n"
+         f"lock = OutputLock({str(folder)!r}, {name!r}).acquire()\nprint('held', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 
 from gdcld_zoo.cli import main
-from tests.reliability.bad_files import assert_one_line_error, truncate
+from tests.reliability.bad_files import assert_one_line_error, lock_held_by_another_process, truncate
 from tests.reliability.models import tiny_run
 from tests.scene.scenes import random_scene, write_scene
 
@@ -70,18 +70,9 @@ def test_two_runs_at_once_into_one_folder_leave_complete_outputs(tmp_path):
 def test_a_live_holder_of_the_scene_lock_is_named_and_nothing_is_written(run_dir, scene, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom gdcld_zoo.files import OutputLock\n"
-         f"lock = OutputLock({str(out)!r}, 'scene').acquire()\nprint('held', flush=True)\ntime.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_by_another_process(out, "scene") as pid:
         code, _, err = predict(capsys, run_dir, scene, "--out", out)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert_one_line_error(code, err, f"another run (pid {holder.pid})", "wait for it to finish")
+    assert_one_line_error(code, err, f"another run (pid {pid})", "wait for it to finish")
     assert [p.name for p in out.iterdir()] == [".scene.lock"]
 
 

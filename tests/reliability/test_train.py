@@ -5,8 +5,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -17,7 +15,12 @@ from gdcld_zoo.cli import main
 from gdcld_zoo.data import write_synthetic_dataset
 from gdcld_zoo.training import TrainConfig, TrainingDivergedError, train
 from gdcld_zoo.weights.download import sha256_file
-from tests.reliability.bad_files import assert_one_line_error, rewrite_pixels, truncate
+from tests.reliability.bad_files import (
+    assert_one_line_error,
+    lock_held_by_another_process,
+    rewrite_pixels,
+    truncate,
+)
 from tests.training.helpers import TEST_MODEL, squares
 
 
@@ -170,16 +173,7 @@ def test_checkpoints_and_records_get_the_umask_permissions(root, tmp_path, capsy
 def test_a_second_run_into_the_same_folder_refuses_naming_the_first(root, tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom gdcld_zoo.files import OutputLock\n"
-         f"lock = OutputLock({str(run_dir)!r}, 'train').acquire()\nprint('held', flush=True)\ntime.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_by_another_process(run_dir, "train") as pid:
         code, _, err = train_cli(capsys, root, run_dir)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert_one_line_error(code, err, f"another run (pid {holder.pid})")
+    assert_one_line_error(code, err, f"another run (pid {pid})")
     assert not (run_dir / "config.json").exists()
