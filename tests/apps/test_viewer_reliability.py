@@ -2,11 +2,12 @@
 
 import sys
 
+import numpy as np
 import pytest
 
 from gdcld_zoo.scene import inputs
 from tests.apps.test_viewer import errors, fresh_caches, run_app, scene_bytes, upload  # noqa: F401 (fixture)
-from tests.reliability.bad_files import truncate
+from tests.reliability.bad_files import rewrite_pixels, truncate
 from tests.scene.scenes import random_scene, write_scene
 
 
@@ -51,3 +52,15 @@ def test_size_limit_message_tells_size_and_limit_apart(tmp_path):
         inputs.save_upload("big.tif", b"\0" * (limit + 1), tmp_path, max_bytes=limit)
     message = str(info.value)
     assert f"{limit + 1:,} bytes is above the upload limit of {limit:,} bytes (200 MB)" in message
+
+
+def test_float_label_is_refused_with_its_values_not_scored(viewer_env, tmp_path):
+    scene, label = scene_bytes(tmp_path)
+    path = tmp_path / "float_label.tif"
+    path.write_bytes(label)
+    rewrite_pixels(path, lambda a: np.where(a == 1, 0.7, 0.0).astype("float32"))
+    app = run_app()
+    upload(app, ("scene.tif", scene, "image/tiff"), ("label.tif", path.read_bytes(), "image/tiff"))
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("0.7" in e and "labels must be 0 background, 1 landslide" in e for e in errors(app)), errors(app)
+    assert not app.table  # no metrics from a label read as all zeros
