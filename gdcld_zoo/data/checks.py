@@ -34,6 +34,7 @@ from gdcld_zoo.data.reading import (
     RasterReadError,
     band_problem,
     label_value_problem,
+    non_finite_problem,
     open_raster,
     read_thread_pool,
     resolve_preprocessing,
@@ -93,19 +94,6 @@ def _open(path, what, report):
     return src
 
 
-def _non_finite_problem(path, values):
-    """Why float pixels cannot be used (NaN or infinite values), or None."""
-    if not np.issubdtype(values.dtype, np.floating):
-        return None
-    nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
-    if not nan and not inf:
-        return None
-    return (
-        f"{path}: image has {nan} NaN and {inf} infinite pixel value(s), which would make the loss NaN; "
-        "replace them with a finite value and declare it as the image's nodata"
-    )
-
-
 def _read(src, indexes, what, report):
     try:
         return src.read(indexes)
@@ -151,7 +139,7 @@ def check_pair(pair, preprocessing=None, read_pixels=True):
             report.problems.append(f"{pair.image}: {problem}")
         elif read_pixels:
             pixels = _read(image, list(spec.bands), "image", report)
-            problem = None if pixels is None else _non_finite_problem(pair.image, pixels)
+            problem = None if pixels is None else non_finite_problem(pair.image, pixels)
             if problem:
                 report.problems.append(problem)
         if report.problems or pair.label is None:

@@ -285,7 +285,7 @@ def rethreshold(prob_path, threshold, out_dir, min_area_m2=0.0):
                     mask.set_band_description(1, "landslide (1), background (0), nodata (255)")
                     mask.update_tags(THRESHOLD=str(threshold))
                     for window in _row_windows(prob.height, prob.width):
-                        codes = prob.read(1, window=window)
+                        codes = read_pixels(prob, 1, window=window)
                         out = (codes >= code).astype("uint8")
                         out[codes == NODATA] = NODATA
                         mask.write(out, 1, window=window)

@@ -6,6 +6,7 @@ from affine import Affine
 
 from gdcld_zoo.cli import main
 from gdcld_zoo.data import write_synthetic_dataset
+from gdcld_zoo.preprocessing import Preprocessing
 from tests.reliability.bad_files import assert_one_line_error, rewrite_pixels, truncate
 from tests.reliability.models import tiny_run
 from tests.scene.scenes import random_scene, write_scene
@@ -65,6 +66,17 @@ def test_tile_evaluation_refuses_a_label_with_another_transform(run_dir, root, c
     write_scene(label, (random_scene(64, 64, bands=1) > 128).astype("uint8"), transform=moved)
     code, out, err = evaluate(capsys, run_dir, "--data", root)
     assert_one_line_error(code, err, str(label), "transform")
+    assert "Overall" not in out
+
+
+def test_nan_in_a_float_tile_is_refused_not_counted_as_background(tmp_path, root, capsys):
+    run_dir = tiny_run(tmp_path / "float-run", preprocessing=Preprocessing(dtype="float32", scale=(255.0,) * 3))
+    for image in (root / "val" / "images").iterdir():
+        rewrite_pixels(image, lambda a: a, dtype="float32")
+    bad = rewrite_pixels(root / "val" / "images" / "tile_00001.tif",
+                         lambda a: np.where(np.arange(a.shape[-1]) < 4, np.nan, a).astype("float32"))
+    code, out, err = evaluate(capsys, run_dir, "--data", root)
+    assert_one_line_error(code, err, str(bad), "NaN")
     assert "Overall" not in out
 
 
