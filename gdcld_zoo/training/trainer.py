@@ -190,7 +190,7 @@ def _check_run_dir(run_dir, resume):
         )
     if started:
         warnings.warn(f"{run_dir} holds a run that never finished an epoch; starting it again from epoch 1.",
-                      stacklevel=3)
+                      stacklevel=4)
     return False
 
 
@@ -210,7 +210,7 @@ def _restore_last(training_model, last, run_dir):
 
 
 def _read_error(error):
-    """The one-line `RasterReadError` inside a tf.data error, or None."""
+    """The one-line `RasterReadError` inside an input pipeline's error (e.g. tf.data's), or None."""
     found = re.search(r"RasterReadError: ([^\n]+)", str(error))
     return found.group(1).rstrip(".") if found else None
 
@@ -357,8 +357,6 @@ def _train(config, run_dir, train_data, val_data, resume, callbacks, verbose):
         run_callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.early_stopping_patience)
         )
-    import tensorflow as tf
-
     try:
         training_model.fit(
             train_data,
@@ -371,7 +369,7 @@ def _train(config, run_dir, train_data, val_data, resume, callbacks, verbose):
             shuffle=False,  # datasets come shuffled by the pipeline
             verbose=verbose,
         )
-    except tf.errors.OpError as error:
+    except Exception as error:  # the input pipeline's error type depends on the backend
         cause = _read_error(error)
         if cause is None:
             raise
