@@ -403,9 +403,12 @@ def predict_scene(model_or_tag, src, out_dir, tile_size=None, overlap=None, batc
     * `<stem>_summary.json`: `landslide_area_km2`, `n_landslides`,
       `valid_area_km2`, tile count, model tag, threshold, bands, timings.
 
-    Each file is written under a temporary name and renamed when the scene is
-    complete. Memory stays bounded by tile size × batch size and one strip of
-    tile rows, whatever the scene size.
+    Each file is written under a temporary name unique to the run and renamed
+    when the scene is complete, the summary last: a summary means its maps and
+    polygons are complete and from the same run. A lock (`.<stem>.lock` in
+    `out_dir`, holding the pid) keeps two runs from writing one scene at once;
+    temporaries a killed run left are removed. Memory stays bounded by tile
+    size × batch size and one strip of tile rows, whatever the scene size.
 
     Args:
         model_or_tag: A keras.Model, a weight tag (`"demo"`), run folder or
@@ -432,7 +435,9 @@ def predict_scene(model_or_tag, src, out_dir, tile_size=None, overlap=None, batc
         A `SceneResult` (a list of them when `src` is a list).
 
     Raises:
-        SceneError: Unreadable scene, wrong bands or dtype, no valid pixel.
+        SceneError: Unreadable or truncated scene, wrong bands or dtype, no valid pixel.
+        OutputError: `out_dir` cannot be written; `OutputLockedError`: another
+            live run is writing the same scene there.
 
     Example:
     >>> result = predict_scene("demo", "luding.tif", "maps/")  # doctest: +SKIP
