@@ -56,11 +56,23 @@ def temporary_path(path, suffix=""):
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{PART_SUFFIX}{suffix}")
 
 
+def _umask():
+    """The process umask, read without changing it where Linux shows it (other threads may be creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)  # briefly the strictest mask, so a file made meanwhile is never too open
+    os.umask(umask)
+    return umask
+
+
 def default_mode():
     """The permission bits a new file gets from `open()`: 0666 minus the umask."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
 
 
 def publish(temporary, path):

@@ -146,12 +146,3 @@ def test_out_that_is_a_file_is_refused(run_dir, scene, tmp_path, capsys):
 def test_out_in_a_read_only_folder_is_refused(run_dir, scene, read_only_dir, capsys):
     code, _, err = predict(capsys, run_dir, scene, "--out", read_only_dir / "maps")
     assert_one_line_error(code, err, str(read_only_dir / "maps"), "choose a folder you can write to")
-
-
-def test_lock_is_exclusive_within_one_process_too(tmp_path):
-    from gdcld_zoo.files import OutputLock
-
-    with OutputLock(tmp_path, "scene"):
-        with pytest.raises(OSError, match=f"pid {os.getpid()}"):
-            OutputLock(tmp_path, "scene").acquire()
-    assert not list(tmp_path.iterdir())
