@@ -11,7 +11,7 @@ Every file gdcld_zoo writes for a user goes through here:
   outputs. It is an advisory `flock` on `.<name>.lock`, a file that holds the
   holder's pid: the kernel drops the lock when its process dies, so a lock
   left by a killed run is stale and taken over, and a live holder is named in
-  the refusal.
+  the refusal. (Where there is no `flock`, e.g. Windows, no lock is taken.)
 * `remove_parts(*finals)` deletes the temporary files a killed run
   left behind; call it while holding the lock for those outputs.
 * `check_writable_folder(folder)` fails early, before hours of work, when an
@@ -28,11 +28,15 @@ Example:
 
 import contextlib
 import errno
-import fcntl
 import glob
 import os
 import secrets
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): outputs stay atomic, but no lock is taken
+    fcntl = None
 
 from gdcld_zoo.errors import GdcldZooError
 
@@ -181,6 +185,8 @@ class OutputLock:
     def acquire(self):
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, default_mode())
+            if fcntl is None:
+                break
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
             except OSError as error:
