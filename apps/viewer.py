@@ -155,6 +155,15 @@ def show_error(error, hint=""):
     st.error(f"{error}{' ' + hint if hint else ''}")
 
 
+def show_scene(scene, stamp, report=True):
+    """The whole scene as a picture; when its pixels cannot be read, its error (if `report`) instead."""
+    try:
+        st.image(picture("image", str(scene), stamp, None, overview.MAX_SIDE), caption="Scene", width="stretch")
+    except BAD_INPUT as error:
+        if report:
+            show_error(error)
+
+
 def pick_weights():
     """Sidebar weights choice: the record, or None when no weights are registered."""
     try:
@@ -398,8 +407,7 @@ def main():
         st.warning("No weights are registered, so there is nothing to run. Register weights with "
                    "`gdcld-zoo weights add FILE --tag TAG --model MODEL` (or train a model with "
                    "`gdcld-zoo train`), then reload this page.")
-        st.image(picture("image", str(scene), stamp, None, overview.MAX_SIDE), caption="Scene",
-                 width="stretch")
+        show_scene(scene, stamp)
         return
     if run is None:
         bands_text, tile_size, overlap, tta = pick_run_settings(record)
@@ -418,7 +426,7 @@ def main():
     except BAD_INPUT as error:
         hint = "Enter the bands in the sidebar (Bands), e.g. 1,2,3." if "band" in str(error) else ""
         show_error(error, hint)
-        st.image(picture("image", str(scene), stamp, None, overview.MAX_SIDE), caption="Scene", width="stretch")
+        show_scene(scene, stamp, report=False)  # the run's error above already says why when it fails
         return
     summary = run["summary"]
     demo_note(summary["model_tag"])
@@ -479,8 +487,13 @@ def static_overview(image, codes, valid, selected, threshold, opacity, label, ke
     bottom = st.columns(2)
     bottom[0].image(overview.overlay(image, selected, opacity=opacity),
                     caption=f"Mask at threshold {threshold:.2f} (red)", width="stretch")
+    truth = None
     if label is not None:
-        truth = picture("label", str(label), file_stamp(label), key, overview.MAX_SIDE)
+        try:
+            truth = picture("label", str(label), file_stamp(label), key, overview.MAX_SIDE)
+        except BAD_INPUT as error:
+            show_error(error, "Continuing without a label.")
+    if truth is not None:
         bottom[1].image(overview.error_map(image, truth, selected, opacity=max(opacity, 0.5)),
                         caption="Errors against the label", width="stretch")
         with bottom[1]:

@@ -3,7 +3,8 @@
 Fang et al. report Precision, Recall, F1 and mIoU on the validation set
 (Table 4), the test events (Table 5) and per event and image type (Table 6).
 `evaluate` computes exactly those numbers: each tile is read raw with rasterio
-(`gdcld_zoo.data.read_pair`), predicted through `gdcld_zoo.predict_tile` (the
+(`gdcld_zoo.data.read_pair`) after the same pair validation training
+runs (`gdcld_zoo.data.checks.validate_pairs`), predicted through `gdcld_zoo.predict_tile` (the
 model's own preprocessing), thresholded at the weights' decision threshold,
 and counted into one confusion matrix per group and one overall: metrics of
 a group are never means of tile metrics. Pixels labelled 255 or nodata are
@@ -70,8 +71,12 @@ def evaluate(model, root, split="val", by=(), batch_size=4, threshold=None, prep
     >>> round(100 * report["overall"]["miou"], 2)  # doctest: +SKIP
     """
     from gdcld_zoo.data import read_pair, tile_pairs
+    from gdcld_zoo.data.checks import validate_pairs
     from gdcld_zoo.data.reading import read_thread_pool
 
+    for name, value in (("batch_size", batch_size), ("jobs", jobs)):
+        if not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
     by = tuple(by)
     unknown = [f for f in by if f not in GROUP_FIELDS]
     if unknown:
@@ -88,6 +93,9 @@ def evaluate(model, root, split="val", by=(), batch_size=4, threshold=None, prep
         )
     if not pairs:
         raise InvalidInputError(f"Split {split!r} of {root} holds no tiles.")
+    # The checks training applies (bands, sizes, CRS and transform of image and
+    # label) before any model call; pixels are checked as they are read.
+    validate_pairs(pairs, preprocessing, read_pixels=False, jobs=jobs)
 
     overall = np.zeros((2, 2), "int64")
     groups = {}

@@ -15,15 +15,13 @@ bytes themselves can differ, because TensorFlow's grappler constant folding,
 which tf2onnx runs, does not always fold the same constants.
 """
 
-import contextlib
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
+from gdcld_zoo.files import atomic_path, check_writable_file
 from gdcld_zoo.lazy_imports import require
 from gdcld_zoo.preprocessing import Preprocessing
 from gdcld_zoo.scene.engines import Engine
@@ -83,20 +81,6 @@ def probability_function(model, preprocessing):
         return tf.nn.softmax(logits, axis=-1) if multi_class else tf.sigmoid(logits)
 
     return probabilities
-
-
-@contextlib.contextmanager
-def _atomic_path(path):
-    """A temporary file next to `path`, renamed onto it only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        yield pathlib.Path(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def check_onnx(onnx_path, reference, bands, tile_size, batch_sizes, scale, tolerance):
@@ -165,7 +149,7 @@ def export_onnx(
 
     from gdcld_zoo.weights import get_weight_record
 
-    path = pathlib.Path(path)
+    path = check_writable_file(path, "ONNX file")
     record = record if record is not None else get_weight_record(model)
     preprocessing, metadata = _export_settings(model, record, tile_size)
     bands = preprocessing.num_bands
@@ -182,7 +166,7 @@ def export_onnx(
     metadata["precision"] = "float16" if fp16 else "float32"
     onnx.helper.set_model_props(proto, metadata)
     proto.producer_name = "gdcld_zoo"
-    with _atomic_path(path) as temporary:
+    with atomic_path(path) as temporary:
         onnx.save(proto, temporary)
         if check:
             check_onnx(

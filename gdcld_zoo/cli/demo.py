@@ -1,10 +1,16 @@
 """`gdcld-zoo demo [--out DIR] [--size N]`: map a synthetic scene with the bundled demo model."""
 
+import argparse
+
 
 def positive_size(text):
-    value = int(text)
+    """argparse type: a scene side of at least 64 pixels."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 64:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"must be a whole number of pixels, at least 64, got {text!r}")
     return value
 
 

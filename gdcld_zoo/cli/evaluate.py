@@ -4,6 +4,7 @@
 import json
 from pathlib import Path
 
+from gdcld_zoo.cli import positive_int
 from gdcld_zoo.errors import InvalidInputError
 
 
@@ -12,8 +13,8 @@ def _fields(text):
 
 
 def _run_scenes(args):
+    from gdcld_zoo.files import write_text_atomic
     from gdcld_zoo.scene.evaluate import evaluate_scenes, format_scene_report
-    from gdcld_zoo.weights.record import write_text_atomic
 
     if args.by or args.csv:
         raise InvalidInputError("--by and --csv apply to --data tiles; with --scenes each scene is a row.")
@@ -26,13 +27,16 @@ def _run_scenes(args):
 
 def run(args):
     from gdcld_zoo.evaluation import evaluate, format_table, report_csv, report_json
+    from gdcld_zoo.files import check_writable_file, write_text_atomic
     from gdcld_zoo.weights import load_pretrained
-    from gdcld_zoo.weights.record import write_text_atomic
 
     if bool(args.data) == bool(args.scenes):
         raise InvalidInputError(
             "Give either --data ROOT (labelled tiles) or --scenes SCENE:LABEL ... (whole labelled scenes)."
         )
+    for option, path in (("--json", args.json), ("--csv", args.csv)):
+        if path:  # before the model runs, not after
+            check_writable_file(Path(path), f"{option} file")
     if args.scenes:
         return _run_scenes(args)
     model = load_pretrained(args.weights)
@@ -65,8 +69,8 @@ def register(subparsers):
     parser.add_argument("--split", default="val", help="split to evaluate (default val)")
     parser.add_argument("--by", type=_fields, default=(), help="group by tile fields, e.g. event,sensor")
     parser.add_argument("--threshold", type=float, help="probability threshold (default: the weights')")
-    parser.add_argument("--batch-size", type=int, default=4, help="tiles per model call (default 4)")
-    parser.add_argument("--jobs", type=int, default=4, help="threads reading tiles (default 4)")
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="tiles per model call (default 4)")
+    parser.add_argument("--jobs", type=positive_int, default=4, help="threads reading tiles (default 4)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON (fractions)")
     parser.add_argument("--csv", metavar="FILE", help="write one row per group as CSV (fractions)")
     parser.set_defaults(func=run)

@@ -3,8 +3,10 @@
 
 def run(args):
     from gdcld_zoo.export import export_onnx, read_onnx_metadata
+    from gdcld_zoo.files import check_writable_file
     from gdcld_zoo.weights import load_pretrained
 
+    check_writable_file(args.output, "ONNX file")  # before minutes of conversion
     model = load_pretrained(args.weights)
     path = export_onnx(
         model,

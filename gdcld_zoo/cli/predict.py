@@ -2,23 +2,22 @@
 
 import sys
 
+from gdcld_zoo.cli import positive_int
 from gdcld_zoo.cli.console import quiet_tensorflow
-from gdcld_zoo.errors import GdcldZooError
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
 
 
 def run_predict(args):
+    from gdcld_zoo.cli import error_message, expected_errors
     from gdcld_zoo.demo import DEMO_NOTE, DEMO_TAG
+    from gdcld_zoo.files import check_writable_folder
     from gdcld_zoo.scene import SlidingWindowPredictor
     from gdcld_zoo.scene.preflight import preflight
 
     problems, bad = preflight(args.weights, args.scenes, args.engine, args.tile_size, args.overlap, args.bands)
+    try:
+        check_writable_folder(args.out)
+    except expected_errors() as error:
+        problems.append(error_message(error))
     for problem in problems:
         print(f"gdcld-zoo predict: error: {problem}", file=sys.stderr)
     scenes = [scene for scene in args.scenes if scene not in bad]
@@ -29,16 +28,16 @@ def run_predict(args):
         args.weights, tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size,
         tta=args.tta, engine_name=args.engine, progress=not args.quiet,
     )
-    failed = len(bad)
+    failed = list(bad)
     for scene in scenes:
         try:
             result = predictor.predict(scene, args.out, threshold=args.threshold, bands=args.bands,
                                        min_area_m2=args.min_area)
-        except GdcldZooError as error:
+        except expected_errors() as error:
             if len(args.scenes) == 1:
                 raise
-            print(f"gdcld-zoo predict: error: {error}", file=sys.stderr)
-            failed += 1
+            print(f"gdcld-zoo predict: error: {error_message(error)}", file=sys.stderr)
+            failed.append(scene)
             continue
         s = result.summary
         area = (f"{s['landslide_area_km2']:.6f} km2" if s["landslide_area_km2"] is not None
@@ -46,7 +45,11 @@ def run_predict(args):
         demo = f" ({DEMO_NOTE})" if s["model_tag"] == DEMO_TAG else ""
         print(f"{scene}: {s['n_landslides']} landslides, {area}{demo}, bands {s['bands']} ({s['bands_from']}), "
               f"{s['n_tiles']} tiles in {s['timings_s']['total']:.1f} s -> {result.outputs['summary.json']}")
-    return 2 if failed else 0
+    if failed:
+        print(f"gdcld-zoo predict: error: {len(failed)} of {len(args.scenes)} scenes failed "
+              f"({', '.join(failed)}); the others were written to {args.out}.", file=sys.stderr)
+        return 2
+    return 0
 
 
 def register(subparsers):

@@ -2,8 +2,9 @@
 
 The run is described by a `TrainConfig`: built from `--config FILE` (YAML or
 JSON) if given, with every flag on the command line overriding it. `--resume`
-continues the run in RUN_DIR from its saved `config.json` and last checkpoint;
-flags given with it override the saved values (e.g. `--epochs 150` to extend).
+continues the run in RUN_DIR (always RUN_DIR, also for a copied run folder)
+from its saved `config.json` and last checkpoint; flags given with it override
+the saved values (e.g. `--epochs 150` to extend).
 """
 
 import argparse
@@ -28,6 +29,7 @@ def _overrides(args):
         "mixed_precision": True if args.mixed_precision else None,
         "augment": False if args.no_augment else None,
         "encoder_weights": args.encoder_weights,
+        "skip_bad": True if args.skip_bad else None,
     }
 
 
@@ -107,6 +109,8 @@ def register(subparsers):
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPU (bfloat16 on CPU)")
     parser.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (default: one device)")
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave out tile pairs that fail validation or reading, with a warning")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="TensorFlow's log lines, and a progress bar per epoch instead of one line")

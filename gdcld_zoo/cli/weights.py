@@ -8,6 +8,7 @@ from pathlib import Path
 from gdcld_zoo.errors import GdcldZooError
 from gdcld_zoo.weights.cache import find_local, verify_file, weights_file
 from gdcld_zoo.weights.download import ChecksumError, sha256_file
+from gdcld_zoo.weights.load import check_weight_file
 from gdcld_zoo.weights.record import WeightRecord
 from gdcld_zoo.weights.run import find_sidecar_record, read_run_record
 from gdcld_zoo.weights.sources import add_user_record, get_weights, landslide_records, list_weights
@@ -115,6 +116,7 @@ def run_add(args):
     if args.num_classes is not None:
         fields["config"] = {**(base.config if base else {}), "num_classes": args.num_classes}
     record = dataclasses.replace(base, **fields) if base else WeightRecord(**fields)
+    check_weight_file(record, path)  # only files that load are registered
     registry = add_user_record(record, replace=args.force)
     print(f"Added {record.tag} ({path}) to {registry}")
 

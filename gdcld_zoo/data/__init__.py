@@ -24,7 +24,7 @@ from gdcld_zoo.data.synthetic import synthetic_scene, write_synthetic_dataset, w
 # TensorFlow and Keras load only when these are first used, so that rasterio-only
 # work (layout, checks, `gdcld-zoo data check`) starts in a fraction of a second.
 _LAZY = {
-    "BadTileError": "gdcld_zoo.data.dataset",
+    "BadTileError": "gdcld_zoo.data.checks",
     "make_dataset": "gdcld_zoo.data.dataset",
     "normalization_layer": "gdcld_zoo.data.dataset",
     "SegmentationAugmentation": "gdcld_zoo.data.augmentation",

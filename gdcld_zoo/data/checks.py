@@ -2,9 +2,11 @@
 
 `check_dataset(root)` opens each file with rasterio and checks what would
 otherwise fail (or silently mislead) hours into training: unreadable, corrupt
-or truncated TIFFs, missing labels, labels without images, band count and dtype
-against the `Preprocessing`, image/label size, label values outside
-{0, 1, 255 or nodata}, and CRS/transform disagreement between image and label.
+or truncated TIFFs, files named `.tif` that are another format (a PNG or JPEG
+renamed), missing labels, labels without images, band count and dtype against
+the `Preprocessing`, NaN or infinite pixels in float images, image/label size,
+label values outside {0, 1, 255 or nodata}, and CRS/transform disagreement
+between image and label.
 It also summarises each split (tile count, positive-tile share, landslide-pixel
 share, sizes, dtypes, CRSs), which is what `gdcld-zoo data check ROOT` prints.
 
@@ -20,21 +22,28 @@ Example:
 import collections
 import csv
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
 from rasterio.errors import RasterioError
 
-from gdcld_zoo.data.layout import SPLIT_NAMES, DatasetLayoutError, index_split
+from gdcld_zoo.data.layout import SPLIT_NAMES, TIFF_SUFFIXES, DatasetLayoutError, index_split
 from gdcld_zoo.data.reading import (
     IGNORE_INDEX,
     RasterReadError,
     band_problem,
     label_value_problem,
+    non_finite_problem,
     open_raster,
     read_thread_pool,
     resolve_preprocessing,
 )
+from gdcld_zoo.errors import InvalidInputError
+
+
+class BadTileError(InvalidInputError):
+    """Image/label pairs that fail validation when a dataset is built or evaluated."""
 
 
 @dataclasses.dataclass
@@ -71,10 +80,18 @@ class PairReport:
 
 def _open(path, what, report):
     try:
-        return open_raster(path, what)
+        src = open_raster(path, what)
     except RasterReadError as error:
         report.problems.append(str(error))
         return None
+    if Path(path).suffix.lower() in TIFF_SUFFIXES and src.driver != "GTiff":
+        report.problems.append(
+            f"{path}: named {Path(path).suffix} but it is a {src.driver} file, not a GeoTIFF (renamed?); "
+            "convert it with `gdal_translate -of GTiff` or give it its real extension"
+        )
+        src.close()
+        return None
+    return src
 
 
 def _read(src, indexes, what, report):
@@ -121,7 +138,10 @@ def check_pair(pair, preprocessing=None, read_pixels=True):
         if problem:
             report.problems.append(f"{pair.image}: {problem}")
         elif read_pixels:
-            _read(image, list(spec.bands), "image", report)
+            pixels = _read(image, list(spec.bands), "image", report)
+            problem = None if pixels is None else non_finite_problem(pair.image, pixels)
+            if problem:
+                report.problems.append(problem)
         if report.problems or pair.label is None:
             return report
         label = _open(pair.label, "label", report)
@@ -239,6 +259,29 @@ def check_pairs(pairs, preprocessing=None, read_pixels=True, jobs=4):
     """`check_pair` for each pair, in `jobs` threads (rasterio releases the GIL), in order."""
     with read_thread_pool(jobs) as pool:
         return list(pool.map(lambda p: check_pair(p, preprocessing, read_pixels), pairs))
+
+
+def validate_pairs(pairs, preprocessing=None, read_pixels=True, on_bad="raise", jobs=4, hint=""):
+    """The reports of the good pairs; bad ones raise `BadTileError` (or are skipped with a warning).
+
+    The one validation every entry point (training, evaluation) runs before it
+    reads a batch. `hint` is appended to the advice of the error.
+    """
+    reports = check_pairs(pairs, preprocessing, read_pixels, max(1, jobs))
+    bad = [r for r in reports if not r.ok]
+    if bad:
+        problems = [p.rstrip(".") for r in bad for p in r.problems]
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        if on_bad == "raise":
+            raise BadTileError(
+                f"{len(bad)} of {len(pairs)} tile pairs are bad: {shown}. Fix them (see "
+                f"`gdcld-zoo data check ROOT`){hint}."
+            )
+        warnings.warn(f"Skipping {len(bad)} of {len(pairs)} bad tile pairs: {shown}.", stacklevel=3)
+    good = [r for r in reports if r.ok]
+    if not good:
+        raise BadTileError(f"No usable tile pairs left out of {len(pairs)}.")
+    return good
 
 
 def check_split(root, split, preprocessing=None, read_pixels=True, jobs=4):

@@ -48,34 +48,12 @@ import tensorflow as tf
 
 from gdcld_zoo.data.augmentation import SegmentationAugmentation
 from gdcld_zoo.data.batch_reader import TileBatchReader, padded_size
-from gdcld_zoo.data.checks import check_pairs
+from gdcld_zoo.data.checks import BadTileError, validate_pairs  # noqa: F401 (BadTileError: public here too)
 from gdcld_zoo.data.layout import index_split
 from gdcld_zoo.data.reading import IGNORE_INDEX, resolve_preprocessing
 from gdcld_zoo.errors import InvalidInputError
 
 EVAL_CROPS = ("whole", "center", "grid")
-
-
-class BadTileError(InvalidInputError):
-    """Image/label pairs that fail validation when a dataset is built."""
-
-
-def _validate(pairs, preprocessing, read_pixels, on_bad, jobs):
-    reports = check_pairs(pairs, preprocessing, read_pixels, jobs)
-    bad = [r for r in reports if not r.ok]
-    if bad:
-        problems = [p for r in bad for p in r.problems]
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        if on_bad == "raise":
-            raise BadTileError(
-                f"{len(bad)} of {len(pairs)} tile pairs are bad: {shown}. Fix them (see "
-                "`gdcld-zoo data check ROOT`) or pass on_bad='skip'."
-            )
-        warnings.warn(f"Skipping {len(bad)} of {len(pairs)} bad tile pairs: {shown}.", stacklevel=3)
-    good = [r for r in reports if r.ok]
-    if not good:
-        raise BadTileError(f"No usable tile pairs left out of {len(pairs)}.")
-    return good
 
 
 def _grid_offsets(size, tile):
@@ -212,7 +190,8 @@ def make_dataset(
             stacklevel=2,
         )
     read_pixels = validate == "full" or balance is not None
-    reports = _validate(index.pairs, preprocessing, read_pixels, on_bad, jobs)
+    reports = validate_pairs(index.pairs, preprocessing, read_pixels, on_bad, jobs,
+                             hint=" or skip them with on_bad='skip' (`gdcld-zoo train --skip-bad`)")
 
     # One element per (tile, window).
     elements = []

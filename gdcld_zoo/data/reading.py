@@ -13,7 +13,8 @@ the rules live in one place:
   8-bit file on purpose, give them your own `band_names` (e.g. b1, b2, b3).
 * Label value 255 and the label file's nodata value become 255 (ignored by
   losses and metrics); pixels where every image band equals the image's nodata
-  value are ignored too.
+  value are ignored too. Any other label value, and NaN or infinite image
+  pixels, are an error naming the file.
 
 Example:
 >>> import tempfile
@@ -90,6 +91,19 @@ def label_value_problem(values):
     return (
         f"label has values {{{shown}}} outside {{0, 1, 255 or the label's nodata}}; "
         "labels must be 0 background, 1 landslide, 255 ignored"
+    )
+
+
+def non_finite_problem(path, values):
+    """Why float pixels cannot be used (NaN or infinite values), or None."""
+    if not np.issubdtype(values.dtype, np.floating):
+        return None
+    nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+    if not nan and not inf:
+        return None
+    return (
+        f"{path}: image has {nan} NaN and {inf} infinite pixel value(s), which would make the loss NaN; "
+        "replace them with a finite value and declare it as the image's nodata"
     )
 
 
@@ -220,6 +234,9 @@ def read_pair(pair, preprocessing=None, window=None, channels_first=False, out=N
             src.read(list(spec.bands), window=win, out=image if channels_first else image.transpose(2, 0, 1))
         except (RasterioError, OSError) as error:
             raise RasterReadError(f"{pair.image}: cannot read image pixels (truncated?): {error}") from None
+        problem = non_finite_problem(pair.image, image)
+        if problem:  # NaN would pass through normalisation and the model as NaN, or count as background
+            raise RasterReadError(f"{problem}.")
         image_nodata = src.nodata
     with open_raster(pair.label, "label") as src:
         try:

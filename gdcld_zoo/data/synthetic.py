@@ -24,6 +24,7 @@ import rasterio
 from affine import Affine
 
 from gdcld_zoo.data.layout import TilePair, write_manifest
+from gdcld_zoo.files import atomic_path
 
 DEFAULT_CRS = "EPSG:32647"
 # (event, sensor, resolution_m) cycled over the synthetic tiles, after paper Table 3.
@@ -151,11 +152,8 @@ def write_geotiff(path, array, transform, crs=DEFAULT_CRS, compress="deflate", n
     profile = _profile(array.shape[1], array.shape[2], array.shape[0], array.dtype.name, transform, crs, compress)
     if nodata is not None:
         profile["nodata"] = nodata
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with rasterio.open(tmp, "w", **profile) as dst:
+    with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
         dst.write(array)
-    tmp.replace(path)
     return path
 
 

@@ -7,8 +7,13 @@ GeoTIFF on the same grid, accumulating one confusion matrix per scene and one
 over all scenes (`gdcld_zoo.metrics`): precision, recall, F1, IoU and mIoU of
 eqs. 2-5. Nothing is written and no scene is held in memory.
 
+A label must lie on the scene's grid: same size and, when both are
+georeferenced, the same CRS and transform (as training requires of tiles).
 Label pixels 255, the label's nodata value and nodata pixels of the scene are
-ignored; any other label value than 0 or 1 is an error.
+ignored; any other label value than 0 or 1 (a float label with 0.7, a 2) is an
+error naming the values, found before any scene is predicted: every label is
+read once, strip by strip, and checked with the rules of training labels
+(`gdcld_zoo.data.reading.label_to_mask`).
 
 Example:
 >>> report = evaluate_scenes("demo", ["luding.tif:luding_label.tif"])  # doctest: +SKIP
@@ -16,16 +21,18 @@ Example:
 0.874
 """
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 from rasterio.windows import Window
 
+from gdcld_zoo.data.reading import RasterReadError, label_to_mask
 from gdcld_zoo.scene.predictor import SlidingWindowPredictor
-from gdcld_zoo.scene.source import SceneError, open_scene
+from gdcld_zoo.scene.source import SceneError, open_scene, read_pixels
 
 IGNORE = 255
+# Label rows read at a time when labels are checked before any scene is predicted.
+LABEL_CHECK_ROWS = 1024
 
 
 def parse_scene_pairs(pairs):
@@ -43,12 +50,30 @@ def parse_scene_pairs(pairs):
     return result
 
 
-def _label_classes(label, nodata, valid):
-    """Labels as 0/1 with 255 where ignored (label 255, label nodata, scene nodata)."""
-    ignore = (label == IGNORE) | ~valid
-    if nodata is not None and not np.isnan(nodata):
-        ignore |= label == nodata
-    return np.where(ignore, IGNORE, label).astype("int64")
+def _read_label(label_file, row, width, rows):
+    """Rows of a label as a uint8 mask (0, 1, 255 ignored); unreadable files and bad values raise `SceneError`."""
+    label = read_pixels(label_file, 1, window=Window(0, row, width, rows), what="label")
+    try:
+        return label_to_mask(label, label_file.nodata, label_file.name)
+    except RasterReadError as error:
+        raise SceneError(str(error)) from None
+
+
+def _check_label(scene, label_path, run):
+    """Refuse a label not on the scene's grid or holding values other than 0, 1, 255 and nodata."""
+    with open_scene(label_path) as label_file:
+        if (label_file.height, label_file.width) != (run.height, run.width):
+            raise SceneError(
+                f"{label_path}: label is {label_file.width}x{label_file.height} but scene {scene} is "
+                f"{run.width}x{run.height}; labels must be on the scene's grid."
+            )
+        if run.crs and label_file.crs and (label_file.crs != run.crs or not label_file.transform.almost_equals(run.transform)):
+            raise SceneError(
+                f"{label_path}: the label's CRS or transform differs from scene {scene}'s, so its pixels are "
+                "elsewhere on the ground; warp it onto the scene's grid (gdalwarp) first."
+            )
+        for row in range(0, run.height, LABEL_CHECK_ROWS):
+            _read_label(label_file, row, run.width, min(LABEL_CHECK_ROWS, run.height - row))
 
 
 def evaluate_scenes(model_or_tag, scenes, tile_size=None, overlap=None, batch_size=4, threshold=None,
@@ -75,27 +100,19 @@ def evaluate_scenes(model_or_tag, scenes, tile_size=None, overlap=None, batch_si
     threshold = predictor.engine.threshold if threshold is None else float(threshold)
     total = np.zeros((2, 2), "int64")
     per_scene = []
-    for scene, label_path in parse_scene_pairs(scenes):
-        run = predictor.prepare(scene, bands)
+    pairs = parse_scene_pairs(scenes)
+    runs = [predictor.prepare(scene, bands) for scene, _ in pairs]
+    for (scene, label_path), run in zip(pairs, runs):
+        _check_label(scene, label_path, run)
+    for (scene, label_path), run in zip(pairs, runs):
         matrix = np.zeros((2, 2), "int64")
         with open_scene(label_path) as label_file:
-            if (label_file.height, label_file.width) != (run.height, run.width):
-                raise SceneError(
-                    f"{label_path}: label is {label_file.width}x{label_file.height} but scene {scene} is "
-                    f"{run.width}x{run.height}; labels must be on the scene's grid."
-                )
-            if run.crs and label_file.crs and (label_file.crs != run.crs or not label_file.transform.almost_equals(run.transform)):
-                warnings.warn(f"{label_path} is not georeferenced like {scene}; comparing pixel by pixel.", stacklevel=2)
-            nodata = label_file.nodata
             for strip in predictor.strips(scene, run=run):
                 rows = strip.prob.shape[0]
-                label = label_file.read(1, window=Window(0, strip.row_offset, run.width, rows))
-                truth = _label_classes(label, nodata, strip.valid)
+                truth = _read_label(label_file, strip.row_offset, run.width, rows).astype("int64")
+                truth[~strip.valid] = IGNORE
                 predicted = (strip.prob >= threshold).astype("int64")
-                try:
-                    matrix += confusion_matrix(truth, predicted, num_classes=2, ignore_index=IGNORE)
-                except ValueError as error:
-                    raise SceneError(f"{label_path}: {error}") from None
+                matrix += confusion_matrix(truth, predicted, num_classes=2, ignore_index=IGNORE)
         total += matrix
         per_scene.append({
             "scene": str(scene),

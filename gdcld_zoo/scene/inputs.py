@@ -21,9 +21,11 @@ gdcld_zoo.scene.source.SceneError: '../etc/passwd' is outside the data folder; c
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from gdcld_zoo.errors import InvalidInputError
+from gdcld_zoo.files import atomic_path, publish, temporary_path
 from gdcld_zoo.scene.engines import Engine
 from gdcld_zoo.scene.source import SceneError, open_scene
 
@@ -116,21 +118,28 @@ def save_upload(name, data, folder, max_bytes=None):
     limit = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
     if len(data) > limit:
         raise SceneError(
-            f"{name}: {len(data) / 1024**2:.1f} MB is above the upload limit of {limit / 1024**2:.1f} MB; "
-            "put the scene in the data folder (--data DIR) instead."
+            f"{name}: {len(data):,} bytes is above the upload limit of {limit:,} bytes "
+            f"({limit / 1024**2:g} MB); put the scene in the data folder (--data DIR) instead."
         )
     safe_name = Path(str(name)).name.lstrip(".") or "upload.tif"
     target = Path(folder) / hashlib.sha256(data).hexdigest()[:16] / safe_name
     if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{safe_name}.part")
-        temp.write_bytes(data)
-        os.replace(temp, target)
+        with atomic_path(target) as temporary:
+            temporary.write_bytes(data)
     try:
         open_scene(target).close()
     except SceneError as error:
+        target.unlink(missing_ok=True)  # a rejected upload is not kept
+        _remove_empty(target.parent)
         raise SceneError(str(error).replace(str(target), safe_name)) from None
     return target
+
+
+def _remove_empty(folder):
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # another upload shares it
 
 
 def scene_info(path):
@@ -161,13 +170,15 @@ def demo_scene(folder, shape=None, seed=DEMO_SEED):
     label = folder / f"demo_{height}x{width}_seed{seed}{LABEL_SUFFIX}.tif"
     if not (scene.is_file() and label.is_file()):
         folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{scene.stem}.part"
-        temp.mkdir(exist_ok=True)
-        written, written_label = write_synthetic_scene(temp / scene.name, height, width,
-                                                       label_path=temp / label.name, seed=seed)
-        os.replace(written_label, label)
-        os.replace(written, scene)
-        temp.rmdir()
+        temp = temporary_path(folder / scene.stem)  # unique: two sessions may write it at once
+        temp.mkdir()
+        try:
+            written, written_label = write_synthetic_scene(temp / scene.name, height, width,
+                                                           label_path=temp / label.name, seed=seed)
+            publish(written_label, label)
+            publish(written, scene)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
     return scene, label
 
 

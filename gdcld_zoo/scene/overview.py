@@ -37,10 +37,11 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
+from gdcld_zoo.data.reading import label_to_mask
 from gdcld_zoo.errors import InvalidInputError
 from gdcld_zoo.metrics import confusion_matrix, metrics_from_confusion_matrix
 from gdcld_zoo.scene.area import GroundArea
-from gdcld_zoo.scene.source import SceneError, open_scene
+from gdcld_zoo.scene.source import SceneError, open_scene, read_pixels
 from gdcld_zoo.scene.vectorize import vectorize_mask
 from gdcld_zoo.scene.writer import NODATA, PROB_SCALE, AtomicFiles, output_profile
 
@@ -108,7 +109,7 @@ def _open(path):
 def _read(dataset, bands, window, max_side, resampling):
     window = window or Window(0, 0, dataset.width, dataset.height)
     shape = overview_shape(int(window.height), int(window.width), max_side)
-    return dataset.read(list(bands), window=window, out_shape=(len(bands), *shape), resampling=resampling)
+    return read_pixels(dataset, list(bands), window=window, out_shape=(len(bands), *shape), resampling=resampling)
 
 
 def display_bands(dataset, bands=None):
@@ -205,10 +206,10 @@ def error_map(image, label, predicted, opacity=0.75):
 
 
 def check_label(label_path, scene_path):
-    """Raise `InvalidInputError` unless the label is a one-band raster of the scene's size.
+    """Raise `InvalidInputError` unless the label is a one-band raster on the scene's grid.
 
-    A label whose georeferencing differs from the scene's is accepted with a
-    warning (pixels are compared by position).
+    Both georeferenced: the same CRS and transform, as scene evaluation and
+    training require (a label elsewhere on the ground would score wrong pixels).
     """
     with _open(label_path) as label, _open(scene_path) as scene:
         if (label.height, label.width) != (scene.height, scene.width):
@@ -219,8 +220,10 @@ def check_label(label_path, scene_path):
         if label.count != 1:
             raise InvalidInputError(f"The label has {label.count} bands; it must have one (1 landslide, 0 background).")
         if label.crs and scene.crs and (label.crs != scene.crs or not label.transform.almost_equals(scene.transform)):
-            warnings.warn("The label's georeferencing differs from the scene's; comparing pixels by position.",
-                          stacklevel=2)
+            raise InvalidInputError(
+                "The label's CRS or transform differs from the scene's, so its pixels are elsewhere on the ground; "
+                "warp it onto the scene's grid (gdalwarp) first."
+            )
 
 
 def _row_windows(height, width):
@@ -246,8 +249,9 @@ def threshold_metrics(prob_path, label_path, threshold):
                 f"The label is {label.width}x{label.height} px but the map is {prob.width}x{prob.height} px."
             )
         for window in _row_windows(prob.height, prob.width):
-            codes = prob.read(1, window=window)
-            truth = label.read(1, window=window).astype("int64")
+            codes = read_pixels(prob, 1, window=window)
+            values = read_pixels(label, 1, window=window, what="label")
+            truth = label_to_mask(values, label.nodata, label.name).astype("int64")  # refuses 0.7 or 2
             truth[codes == NODATA] = NODATA
             cm += confusion_matrix(truth, codes >= code, num_classes=2, ignore_index=NODATA)
     counts = {"tn": int(cm[0, 0]), "fp": int(cm[0, 1]), "fn": int(cm[1, 0]), "tp": int(cm[1, 1])}
@@ -282,7 +286,7 @@ def rethreshold(prob_path, threshold, out_dir, min_area_m2=0.0):
                     mask.set_band_description(1, "landslide (1), background (0), nodata (255)")
                     mask.update_tags(THRESHOLD=str(threshold))
                     for window in _row_windows(prob.height, prob.width):
-                        codes = prob.read(1, window=window)
+                        codes = read_pixels(prob, 1, window=window)
                         out = (codes >= code).astype("uint8")
                         out[codes == NODATA] = NODATA
                         mask.write(out, 1, window=window)

@@ -31,9 +31,10 @@ import rasterio
 from rasterio.windows import Window
 
 from gdcld_zoo.errors import GdcldZooError
+from gdcld_zoo.files import OutputLock, check_writable_folder, remove_parts
 from gdcld_zoo.scene.area import GroundArea
 from gdcld_zoo.scene.engines import D4Engine, make_engine
-from gdcld_zoo.scene.source import SceneError, all_valid, open_scene, select_bands
+from gdcld_zoo.scene.source import SceneError, all_valid, open_scene, read_pixels, select_bands
 from gdcld_zoo.scene.tiling import StripAccumulator, TileGrid, reflect_index
 from gdcld_zoo.scene.vectorize import StripVectorizer
 from gdcld_zoo.scene.writer import NODATA, PROB_SCALE, AtomicFiles, StripWriter
@@ -145,7 +146,7 @@ class _TileReader(threading.Thread):
         cols = reflect_index(np.arange(col, col + grid.tile), grid.width)
         r0, c0 = int(rows.min()), int(cols.min())
         window = Window(c0, r0, int(cols.max()) + 1 - c0, int(rows.max()) + 1 - r0)
-        data = dataset.read(list(self.run_info.bands), window=window)
+        data = read_pixels(dataset, list(self.run_info.bands), window=window)
         inside = row >= 0 and col >= 0 and row + grid.tile <= grid.height and col + grid.tile <= grid.width
         pick = (lambda a: a) if inside else (lambda a: a[..., rows - r0, :][..., cols - c0])
         raw = np.moveaxis(pick(data), 0, -1)
@@ -280,15 +281,27 @@ class SlidingWindowPredictor:
             raise GdcldZooError(f"min_area_m2 must be >= 0, got {min_area_m2}.")
         run = self.prepare(path, bands)
         area = GroundArea(run.crs, run.transform, run.width, run.height)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        check_writable_folder(out_dir)
+        with OutputLock(out_dir, path.stem) as lock:
+            if lock.stale_pid:
+                log.info("%s: taking over the lock of run %d, which is no longer running", out_dir, lock.stale_pid)
+            if remove_parts(*(out_dir / f"{path.stem}_{kind}" for kind in OUTPUT_KINDS)):
+                log.info("%s: removed temporary files of %s left by an interrupted run", out_dir, path.stem)
+            summary, outputs = self._write_outputs(path, out_dir, run, area, threshold, min_area_m2, start_total)
+        log.info("%s: %d landslides, %s", path, summary["n_landslides"], _area_text(summary))
+        return SceneResult(path, outputs, summary)
+
+    def _write_outputs(self, path, out_dir, run, area, threshold, min_area_m2, start):
+        """Predict and write the scene's files under temporary names, then publish them, summary last."""
         outputs = {kind: out_dir / f"{path.stem}_{kind}" for kind in OUTPUT_KINDS}
         files = AtomicFiles(*outputs.values())
         temp = dict(zip(OUTPUT_KINDS, files.temps))
-        vectorizer = StripVectorizer(temp["landslides.geojson"], run.transform, run.crs, area, min_area_m2)
-        writer = StripWriter(temp["prob.tif"], temp["mask.tif"], run.width, run.height, run.crs, run.transform,
-                             threshold, area, vectorizer)
-        writer.start()
+        writer = None
         try:
+            vectorizer = StripVectorizer(temp["landslides.geojson"], run.transform, run.crs, area, min_area_m2)
+            writer = StripWriter(temp["prob.tif"], temp["mask.tif"], run.width, run.height, run.crs, run.transform,
+                                 threshold, area, vectorizer)
+            writer.start()
             for strip in self.strips(path, run=run):
                 writer.put(strip)
             writer.close()
@@ -297,17 +310,16 @@ class SlidingWindowPredictor:
                     f"{path}: no valid pixels: every pixel is nodata, transparent (alpha 0) or masked."
                 )
             summary = _summary(run, self, area, writer, writer.polygons, threshold, min_area_m2, outputs)
-            summary["timings_s"]["total"] = round(time.perf_counter() - start_total, 3)
+            summary["timings_s"]["total"] = round(time.perf_counter() - start, 3)
             temp["summary.json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             files.commit()
         except BaseException:
-            if writer.is_alive():
+            if writer is not None and writer.is_alive():
                 writer.strips.put(None)
                 writer.join()
             files.discard()
             raise
-        log.info("%s: %d landslides, %s", path, summary["n_landslides"], _area_text(summary))
-        return SceneResult(path, outputs, summary)
+        return summary, outputs
 
 
 OUTPUT_KINDS = ("prob.tif", "mask.tif", "landslides.geojson", "summary.json")
@@ -402,9 +414,12 @@ def predict_scene(model_or_tag, src, out_dir, tile_size=None, overlap=None, batc
     * `<stem>_summary.json`: `landslide_area_km2`, `n_landslides`,
       `valid_area_km2`, tile count, model tag, threshold, bands, timings.
 
-    Each file is written under a temporary name and renamed when the scene is
-    complete. Memory stays bounded by tile size × batch size and one strip of
-    tile rows, whatever the scene size.
+    Each file is written under a temporary name unique to the run and renamed
+    when the scene is complete, the summary last: a summary means its maps and
+    polygons are complete and from the same run. A lock (`.<stem>.lock` in
+    `out_dir`, holding the pid) keeps two runs from writing one scene at once;
+    temporaries a killed run left are removed. Memory stays bounded by tile
+    size × batch size and one strip of tile rows, whatever the scene size.
 
     Args:
         model_or_tag: A keras.Model, a weight tag (`"demo"`), run folder or
@@ -431,7 +446,9 @@ def predict_scene(model_or_tag, src, out_dir, tile_size=None, overlap=None, batc
         A `SceneResult` (a list of them when `src` is a list).
 
     Raises:
-        SceneError: Unreadable scene, wrong bands or dtype, no valid pixel.
+        SceneError: Unreadable or truncated scene, wrong bands or dtype, no valid pixel.
+        OutputError: `out_dir` cannot be written; `OutputLockedError`: another
+            live run is writing the same scene there.
 
     Example:
     >>> result = predict_scene("demo", "luding.tif", "maps/")  # doctest: +SKIP

@@ -73,6 +73,14 @@ def open_scene(path):
     return dataset
 
 
+def read_pixels(dataset, *args, what="pixels", **kwargs):
+    """`dataset.read(*args, **kwargs)`, a failure (truncated or corrupt file) as one `SceneError` naming it."""
+    try:
+        return dataset.read(*args, **kwargs)
+    except (RasterioError, OSError) as error:
+        raise SceneError(f"{dataset.name}: cannot read the {what} (truncated or corrupt file?): {error}") from None
+
+
 def select_bands(dataset, preprocessing, bands=None):
     """The scene bands to feed the model, and how they were chosen.
 

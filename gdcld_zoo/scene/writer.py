@@ -12,11 +12,11 @@ blocks) and deflate-compressed, so they are cloud-optimised-GeoTIFF friendly
   landslide when its (unquantised) probability is >= the threshold.
 
 Strips are buffered and written in whole rows of blocks, so every compressed
-block is written once. Files are written under temporary names (`AtomicFiles`)
-and renamed only when everything succeeded.
+block is written once. Files are written under temporary names unique to the
+run (`AtomicFiles`) and renamed only when everything succeeded, the last file
+(the summary) last.
 """
 
-import os
 import queue
 import threading
 import time
@@ -27,6 +27,8 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
+
+from gdcld_zoo.files import publish, temporary_path
 
 PROB_SCALE = 254
 NODATA = 255
@@ -48,19 +50,26 @@ def output_profile(width, height, crs, transform, predictor):
 
 
 class AtomicFiles:
-    """Temporary names for a set of outputs, renamed all at once on `commit`.
+    """Temporary names for a set of outputs, published all at once on `commit`.
 
-    A run that fails or is interrupted leaves no file under a final name
-    (`.<name>.part` temporaries are removed by `discard`).
+    Temporary names are unique to the process and the call
+    (`gdcld_zoo.files.temporary_path`), so two runs never write the same
+    temporary file. `commit` first removes the old final version of the last
+    file (the one that describes the others, e.g. a summary), then renames
+    the files in order: at any moment, the last file exists only when every
+    file it describes is complete and from the same run. A run that fails or
+    is interrupted leaves no file under a final name (`discard` removes the
+    temporaries).
     """
 
     def __init__(self, *finals):
         self.finals = [Path(p) for p in finals]
-        self.temps = [p.with_name(f".{p.name}.part") for p in self.finals]
+        self.temps = [temporary_path(p) for p in self.finals]
 
     def commit(self):
+        self.finals[-1].unlink(missing_ok=True)
         for temp, final in zip(self.temps, self.finals):
-            os.replace(temp, final)
+            publish(temp, final)
 
     def discard(self):
         for temp in self.temps:

@@ -1,7 +1,7 @@
 """Callbacks of a training run: checkpoints, weight record, NaN guard, previews.
 
-Every file is written atomically (temporary name in the same folder, then
-`os.replace`), so a run killed at any moment leaves either the previous or the
+Every file is written atomically (`gdcld_zoo.files.atomic_path`: a unique
+temporary name in the same folder, then a rename), so a run killed at any moment leaves either the previous or the
 new file, never half of one. Files in a run folder:
 
 - `checkpoints/best.weights.h5`: weights of the epoch with the best monitored
@@ -20,13 +20,12 @@ With several workers (`MultiWorkerMirroredStrategy`) only the chief writes.
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from gdcld_zoo.weights.record import write_text_atomic
+from gdcld_zoo.files import atomic_path, write_text_atomic
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_WEIGHTS = "best.weights.h5"
@@ -50,16 +49,8 @@ def is_chief():
 
 def save_weights_atomic(model, path):
     """`model.save_weights(path)` through a temporary `.weights.h5` name and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".weights.h5")
-    os.close(fd)
-    try:
-        model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".weights.h5") as temporary:  # Keras wants the extension
+        model.save_weights(temporary, overwrite=True)
 
 
 def _finite(value):
@@ -264,15 +255,8 @@ class PredictionPreview(keras.callbacks.Callback):
             exp = np.exp(logits - logits.max(-1, keepdims=True))
             probabilities = (exp / exp.sum(-1, keepdims=True))[..., 1]
         path = self.folder / f"epoch_{epoch + 1:03d}.png"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{path.name}.", suffix=".png")
-        os.close(fd)
-        try:
-            Image.fromarray(self.render(probabilities)).save(tmp, format="PNG")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary:
+            Image.fromarray(self.render(probabilities)).save(temporary, format="PNG")
 
 
 class LearningRateLogger(keras.callbacks.Callback):

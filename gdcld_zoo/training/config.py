@@ -20,7 +20,7 @@ import yaml
 
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
 from gdcld_zoo.preprocessing import Preprocessing
-from gdcld_zoo.weights.record import write_text_atomic
+from gdcld_zoo.files import write_text_atomic
 
 CONFIG_FILE = "config.json"
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -73,6 +73,8 @@ class TrainConfig:
         preview_tiles: Validation tiles drawn in each epoch's preview PNG (0: none).
         dataset_name: Name stored with the metrics in the weight record.
         seed: Random seed for weights, shuffling and augmentation.
+        skip_bad: Leave out tile pairs that fail validation (with a warning)
+            and tiles that cannot be read later, instead of stopping.
     """
 
     model: str
@@ -104,6 +106,7 @@ class TrainConfig:
     preview_tiles: int = 4
     dataset_name: str = "GDCLD"
     seed: int = 0
+    skip_bad: bool = False
 
     def __post_init__(self):
         self.model_config = dict(self.model_config)
@@ -180,8 +183,12 @@ class TrainConfig:
 
     @classmethod
     def load(cls, run_dir, **overrides):
-        """The config saved in a run folder, with non-None `overrides` applied."""
+        """The config saved in a run folder, with non-None `overrides` applied.
+
+        `out` is `run_dir`, whatever was saved: a copied run folder continues
+        in the copy, never in the folder it was copied from.
+        """
         path = Path(run_dir) / CONFIG_FILE
         if not path.is_file():
             raise ConfigError(f"{run_dir} holds no {CONFIG_FILE}; is it a run folder written by `gdcld-zoo train`?")
-        return cls.from_file(path, **overrides)
+        return cls.from_file(path, **{**overrides, "out": str(run_dir)})

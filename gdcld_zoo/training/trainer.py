@@ -26,6 +26,8 @@ Run folder after `train`:
 
 import csv
 import io
+import math
+import re
 import warnings
 from pathlib import Path
 
@@ -33,6 +35,7 @@ import keras
 import numpy as np
 
 from gdcld_zoo.errors import GdcldZooError
+from gdcld_zoo.files import OutputLock, check_writable_folder, write_text_atomic
 from gdcld_zoo.losses import get_loss
 from gdcld_zoo.metrics import ConfusionMatrixMetrics
 from gdcld_zoo.preprocessing import Preprocessing
@@ -49,12 +52,12 @@ from gdcld_zoo.training.callbacks import (
     NaNGuard,
     PredictionPreview,
     WeightRecordWriter,
+    is_chief,
 )
 from gdcld_zoo.training.config import CONFIG_FILE
 from gdcld_zoo.training.schedule import PolynomialDecayWithWarmup
 from gdcld_zoo.training.training_model import TrainingModel
 from gdcld_zoo.weights.load import encoder_checkpoint
-from gdcld_zoo.weights.record import write_text_atomic
 
 LOG_FILE = "log.csv"
 
@@ -65,6 +68,10 @@ class TrainingDivergedError(GdcldZooError, RuntimeError):
 
 class ResumeError(GdcldZooError, ValueError):
     """A run folder that cannot be started or resumed as asked."""
+
+
+class TrainingDataError(GdcldZooError):
+    """A tile that could not be read in the middle of training."""
 
 
 def make_strategy(name):
@@ -97,7 +104,10 @@ def _make_datasets(config, preprocessing):
 
     if not config.data:
         raise GdcldZooError("No training data: set `data` in the config or pass --data ROOT.")
-    common = dict(batch_size=config.batch_size, tile_size=config.tile_size, preprocessing=preprocessing)
+    # Every pixel of every pair is checked here, before the first step: a
+    # truncated tile or a label value 2 fails now, in one line, not mid-epoch.
+    common = dict(batch_size=config.batch_size, tile_size=config.tile_size, preprocessing=preprocessing,
+                  validate="full", on_bad="skip" if config.skip_bad else "raise")
     train = make_dataset(config.data, "train", shuffle=True, augment=False, seed=config.seed, **common)
     try:
         val = make_dataset(config.data, "val", shuffle=False, augment=False, eval_crop="grid", **common)
@@ -114,14 +124,24 @@ def _make_augmentation(config, preprocessing):
 
 
 def _steps_per_epoch(config, dataset):
+    """(steps, fixed): batches per epoch, and whether the data must repeat to give exactly that many.
+
+    Steps set in the config are always run (the dataset repeats). With
+    `skip_bad`, bad tiles leave the batch count unknown: an epoch is then as
+    many batches as the split's pairs fill, drawn from the good ones.
+    """
     if config.steps_per_epoch:
-        return config.steps_per_epoch
+        return config.steps_per_epoch, True
     cardinality = int(dataset.cardinality()) if hasattr(dataset, "cardinality") else -2
-    if cardinality <= 0:
-        raise GdcldZooError(
-            "The training dataset's length is unknown or infinite; set steps_per_epoch in the config."
-        )
-    return cardinality
+    if cardinality > 0:
+        return cardinality, False
+    if config.skip_bad and config.data:
+        from gdcld_zoo.data.layout import index_split
+
+        return math.ceil(len(index_split(config.data, "train").pairs) / config.batch_size), True
+    raise GdcldZooError(
+        "The training dataset's length is unknown or infinite; set steps_per_epoch in the config."
+    )
 
 
 def _preview_batch(dataset, count):
@@ -150,16 +170,50 @@ def _truncate_log(path, epochs_done):
 
 
 def _check_run_dir(run_dir, resume):
+    """Refuse a run folder that cannot take this run; returns whether to restore the last checkpoint.
+
+    A folder whose run never finished an epoch (a config but no checkpoint)
+    holds nothing to keep: it is started again from scratch, with or without
+    `--resume`.
+    """
     last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
-    if resume and not last.is_file():
+    started = (run_dir / CONFIG_FILE).is_file()
+    if last.is_file():
+        if not resume:
+            raise ResumeError(
+                f"{run_dir} already holds a run; pass --resume to continue it or choose another --out."
+            )
+        return True
+    if resume and not started:
         raise ResumeError(
             f"Cannot resume: {last} does not exist (no epoch of this run finished). "
             "Start the run again without --resume."
         )
-    if not resume and (last.is_file() or (run_dir / CONFIG_FILE).is_file()):
+    if started:
+        warnings.warn(f"{run_dir} holds a run that never finished an epoch; starting it again from epoch 1.",
+                      stacklevel=4)
+    return False
+
+
+def _restore_last(training_model, last, run_dir):
+    """Load the last checkpoint (weights, optimizer, epoch); a damaged file is one `ResumeError`."""
+    training_model.optimizer.build(training_model.trainable_variables)
+    try:
+        training_model.load_weights(last)
+    except (OSError, ValueError, KeyError) as error:
+        best = run_dir / CHECKPOINT_DIR / BEST_WEIGHTS
+        keep = (f"; the best weights so far are intact in {best} (`gdcld-zoo weights add {run_dir}` keeps them)"
+                if best.is_file() else "")
         raise ResumeError(
-            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out."
-        )
+            f"{last}: cannot read the checkpoint (truncated or corrupt: {' '.join(str(error).split())}). "
+            f"To start the run over from epoch 1, delete {last} and run the same command again{keep}."
+        ) from None
+
+
+def _read_error(error):
+    """The one-line `RasterReadError` inside an input pipeline's error (e.g. tf.data's), or None."""
+    found = re.search(r"RasterReadError: ([^\n]+)", str(error))
+    return found.group(1).rstrip(".") if found else None
 
 
 def build_training_model(config, steps_per_epoch, encoder_weights=None):
@@ -215,7 +269,8 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
         val_data: Optional validation dataset; default the `val` split, if any.
         resume: Continue the run in `config.out` from its last checkpoint:
             weights, optimizer moments and iteration count (hence the learning
-            rate schedule), epochs done and best score are restored.
+            rate schedule), epochs done and best score are restored. A run
+            folder whose run never finished an epoch starts again from epoch 1.
         callbacks: Extra Keras callbacks.
         verbose: Passed to `fit`.
 
@@ -225,6 +280,10 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
     Raises:
         TrainingDivergedError: The loss became NaN/inf; the last checkpoint of
             the previous epoch is kept for `--resume` with other settings.
+        ResumeError: The folder holds a finished epoch and `resume` is False,
+            or its last checkpoint cannot be read.
+        TrainingDataError: A tile could not be read during an epoch.
+        OutputError: The run folder cannot be written (checked first).
 
     Example:
     >>> run_dir = train(TrainConfig("segformer_b0", data="GDCLD", out="runs/b0"))  # doctest: +SKIP
@@ -235,15 +294,26 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
             f"(current backend: {keras.backend.backend()}). Trained weights load on any backend."
         )
     get_loss(config.loss)  # an unknown name fails here, before any data is read
-    run_dir = Path(config.out)
-    _check_run_dir(run_dir, resume)
+    run_dir = check_writable_folder(Path(config.out), "run folder")
+    if not is_chief():  # only the chief writes the run folder
+        return _train(config, run_dir, train_data, val_data, resume, callbacks, verbose)
+    with OutputLock(run_dir, "train"):  # a second run into the same folder refuses, naming this one
+        return _train(config, run_dir, train_data, val_data, resume, callbacks, verbose)
+
+
+def _train(config, run_dir, train_data, val_data, resume, callbacks, verbose):
+    """`train` once the run folder is known to be writable and this run holds it."""
+    restore = _check_run_dir(run_dir, resume)
     keras.utils.set_random_seed(config.seed)
     # Found (or downloaded) before any data is read; a resumed run restores every weight instead.
-    encoder_weights = None if resume else encoder_checkpoint(config.model, config.encoder_weights)
+    encoder_weights = None if restore else encoder_checkpoint(config.model, config.encoder_weights)
     preprocessing = Preprocessing.from_dict(config.preprocessing)
     if train_data is None:
         train_data, val_data = _make_datasets(config, preprocessing)
-    steps_per_epoch = _steps_per_epoch(config, train_data)
+    steps_per_epoch, fixed_steps = _steps_per_epoch(config, train_data)
+    if fixed_steps:
+        # Every epoch runs exactly these steps (the schedule counts on them), however few batches there are.
+        train_data = train_data.repeat()
 
     previous_policy = keras.config.dtype_policy()
     if config.mixed_precision:
@@ -253,16 +323,17 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
         with strategy.scope():
             training_model = build_training_model(config, steps_per_epoch, encoder_weights)
             last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
-            if resume:
-                training_model.optimizer.build(training_model.trainable_variables)
-                training_model.load_weights(last)
+            if restore:
+                _restore_last(training_model, last, run_dir)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     initial_epoch = int(training_model.epochs_done.numpy())
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir)
-    if resume:
+    if restore:
         _truncate_log(run_dir / LOG_FILE, initial_epoch)
+    else:
+        (run_dir / LOG_FILE).unlink(missing_ok=True)  # a run that never finished an epoch starts afresh
     if initial_epoch >= config.epochs:
         return run_dir
 
@@ -281,7 +352,7 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
         WeightRecordWriter(run_dir, best, config.model, record_fields, config.dataset_name, split),
         LastCheckpoint(last, run_dir / CHECKPOINT_DIR / STATE_FILE, guard=guard),
         LearningRateLogger(),
-        keras.callbacks.CSVLogger(str(run_dir / LOG_FILE), append=resume),
+        keras.callbacks.CSVLogger(str(run_dir / LOG_FILE), append=restore),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
     ]
     if config.preview_tiles and val_data is not None:
@@ -293,22 +364,35 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
         run_callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.early_stopping_patience)
         )
-    training_model.fit(
-        train_data,
-        validation_data=val_data,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None,
-        validation_steps=config.validation_steps,
-        callbacks=run_callbacks + list(callbacks),
-        shuffle=False,  # datasets come shuffled by the pipeline
-        verbose=verbose,
-    )
-    if guard.diverged:
-        done = int(training_model.epochs_done.numpy())
-        raise TrainingDivergedError(
-            f"Loss became {guard.diverged['loss']} at epoch {guard.diverged['epoch']}, batch "
-            f"{guard.diverged['batch']}; stopped. The last good checkpoint (epoch {done}) is in {last}: "
-            "lower --lr, check the data for NaN, or turn off --mixed-precision, then rerun with --resume."
+    try:
+        training_model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch if fixed_steps else None,
+            validation_steps=config.validation_steps,
+            callbacks=run_callbacks + list(callbacks),
+            shuffle=False,  # datasets come shuffled by the pipeline
+            verbose=verbose,
         )
+    except Exception as error:  # the input pipeline's error type depends on the backend
+        cause = _read_error(error)
+        if cause is None:
+            raise
+        raise TrainingDataError(
+            f"{cause}; the file changed or broke during training. Fix or remove it (see `gdcld-zoo data check`) "
+            "or pass --skip-bad, then continue with --resume."
+        ) from None
+    if guard.diverged:
+        raise TrainingDivergedError(_diverged_message(guard.diverged, int(training_model.epochs_done.numpy()), last))
     return run_dir
+
+
+def _diverged_message(diverged, done, last):
+    """What diverged where, and the checkpoint to go back to (or that there is none yet)."""
+    where = f"Loss became {diverged['loss']} at epoch {diverged['epoch']}, batch {diverged['batch']}; stopped."
+    advice = "lower --lr, check the data for NaN, or turn off --mixed-precision"
+    if done and last.is_file():
+        return f"{where} The last good checkpoint (epoch {done}) is in {last}: {advice}, then rerun with --resume."
+    return f"{where} No epoch finished, so there is no checkpoint to go back to: {advice}, then start the run again."

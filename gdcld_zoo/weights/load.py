@@ -17,6 +17,7 @@ licence printed once per process.
 import dataclasses
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,10 @@ _LICENSES_SHOWN = set()
 
 class UntrainedHeadWarning(UserWarning):
     """Weights that hold an encoder only: the model's decoder and head start untrained."""
+
+
+class UnsafeModelError(GdcldZooError, ValueError):
+    """A `.keras` file that would run arbitrary Python code when loaded."""
 
 
 def get_weight_record(model):
@@ -83,7 +88,12 @@ def load_pretrained(tag_or_path, num_classes=None, input_shape=None, progress=Tr
         model = _load_checkpoint(record, path, num_classes, input_shape)
     elif path.name.endswith(".keras"):
         model = _load_keras_file(path, num_classes, input_shape)
-        if record is None:
+        if record is None:  # warned once the file proved to be a model, so a bad file is one error only
+            warnings.warn(
+                f"No weight record describes {path}; assuming RGB 8-bit input with ImageNet "
+                "normalisation and threshold 0.5. Register it with `gdcld-zoo weights add` to record them.",
+                stacklevel=2,
+            )
             record = _record_for_keras_file(path, model)
     else:
         model = _load_weights_file(record, path, num_classes, input_shape)
@@ -163,11 +173,6 @@ def _resolve(tag_or_path, progress):
                 "or registry.json next to it describes it. Register it with "
                 "`gdcld-zoo weights add FILE --tag TAG --model MODEL`, or pass its run folder."
             )
-        warnings.warn(
-            f"No weight record describes {path}; assuming RGB 8-bit input with ImageNet "
-            "normalisation and threshold 0.5. Register it with `gdcld-zoo weights add` to record them.",
-            stacklevel=3,
-        )
         return None, path
     if isinstance(tag_or_path, Path) or str(tag_or_path).endswith((".h5", ".keras", "/")):
         raise GdcldZooError(f"No such weight file or run folder: {path}.")
@@ -265,6 +270,11 @@ def _load_weights_file(record, path, num_classes, input_shape, load=None):
 def _load_weights_h5(model, path, record):
     try:
         model.load_weights(path)
+    except OSError as error:  # h5py: truncated, or not HDF5 at all
+        raise InvalidInputError(
+            f"{path}: cannot read the weights (truncated, or not a .weights.h5 file: {error}); "
+            "copy or download the file again."
+        ) from None
     except (ValueError, KeyError) as error:
         raise GdcldZooError(
             f"{path} does not fit model {record.model!r} with config {dict(record.config)} "
@@ -272,11 +282,39 @@ def _load_weights_h5(model, path, record):
         ) from None
 
 
+def check_weight_file(record, path):
+    """Load `path` the way `load_pretrained` would (into the record's model); raise its error if it fails.
+
+    `gdcld-zoo weights add` calls it so that only files that load are registered.
+    """
+    path = Path(path)
+    if path.name.endswith(".keras"):
+        _load_keras_file(path, None, None)
+    else:
+        _load_weights_file(record, path, None, None)
+
+
 def _load_keras_file(path, num_classes, input_shape):
     """Load a `.keras` archive in safe mode; rebuild its head if `num_classes` differs."""
     import keras  # Imported here so `import gdcld_zoo` stays fast.
 
-    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    if not zipfile.is_zipfile(path):
+        raise InvalidInputError(
+            f"{path}: not a .keras archive (a .keras file is a zip archive; this one is truncated or another "
+            "format); copy or download it again."
+        )
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except ValueError as error:
+        if "arbitrary code" in str(error):
+            raise UnsafeModelError(
+                f"{path}: contains arbitrary code (a Lambda layer or a pickled function) and gdcld_zoo will "
+                "not run it; save the model without Lambda layers, or save its weights (.weights.h5) and "
+                "register them with `gdcld-zoo weights add FILE --tag TAG --model MODEL`."
+            ) from None
+        raise InvalidInputError(f"{path}: cannot be loaded as a Keras model: {error}") from None
+    except (TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
+        raise InvalidInputError(f"{path}: cannot be loaded as a Keras model: {error}") from None
     want_shape = None if input_shape is None else tuple(input_shape)
     have_classes = model.output_shape[-1]
     if (num_classes is None or num_classes == have_classes) and want_shape is None:

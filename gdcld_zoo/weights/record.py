@@ -24,14 +24,13 @@ import dataclasses
 import json
 import math
 import numbers
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gdcld_zoo.errors import GdcldZooError
+from gdcld_zoo.files import write_text_atomic
 from gdcld_zoo.preprocessing import Preprocessing
 from gdcld_zoo.weights.hub import SCHEME as HF_SCHEME
 from gdcld_zoo.weights.hub import parse_hf_url
@@ -373,9 +372,14 @@ def read_registry_file(path):
     path = Path(path)
     if not path.exists():
         return []
+    if path.is_dir():
+        raise InvalidWeightRecordError(
+            f"Registry {path} is a folder; a registry is a JSON file, e.g. {path / 'registry.json'} "
+            "(check GDCLD_ZOO_REGISTRY)."
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidWeightRecordError(f"Registry {path} is not valid JSON: {error}.") from None
     return parse_registry(data, str(path))
 
@@ -385,24 +389,6 @@ def write_registry_file(path, records):
     path = Path(path)
     text = json.dumps({"weights": [r.to_dict() for r in records]}, indent=2) + "\n"
     write_text_atomic(path, text)
-
-
-def write_text_atomic(path, text):
-    """Write `text` to `path` so readers see the old or the new file, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_keys(data, cls, where, required, exclude=()):

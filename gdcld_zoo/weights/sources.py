@@ -31,6 +31,7 @@ from pathlib import Path
 
 import gdcld_zoo
 from gdcld_zoo.errors import GdcldZooError, UnknownNameError
+from gdcld_zoo.files import OutputLock
 from gdcld_zoo.weights.record import (
     InvalidWeightRecordError,
     parse_registry,
@@ -231,12 +232,14 @@ def landslide_records(model):
 def add_user_record(record, replace=False):
     """Add `record` to the user registry (atomically); an existing tag needs `replace`."""
     path = user_registry_path()
-    records = [r for r in read_registry_file(path)]
-    if any(r.tag == record.tag for r in records) and not replace:
-        raise GdcldZooError(
-            f"Tag {record.tag!r} is already in the user registry {path}; "
-            "choose another tag or pass --force to replace it."
-        )
-    records = [r for r in records if r.tag != record.tag] + [record]
-    write_registry_file(path, records)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with OutputLock(path.parent, path.name, wait=True):  # two `weights add` at once must not lose a record
+        records = [r for r in read_registry_file(path)]
+        if any(r.tag == record.tag for r in records) and not replace:
+            raise GdcldZooError(
+                f"Tag {record.tag!r} is already in the user registry {path}; "
+                "choose another tag or pass --force to replace it."
+            )
+        records = [r for r in records if r.tag != record.tag] + [record]
+        write_registry_file(path, records)
     return path

@@ -62,9 +62,12 @@ def test_add_refuses_existing_tag_and_bare_files_without_model(run_dir, capsys):
     assert main(["weights", "add", str(bare), "--tag", "segformer_tiny.b"]) == 2
     assert "pass --model" in capsys.readouterr().err
     assert main(["weights", "add", str(bare), "--tag", "segformer_tiny.b", "--model", "segformer_tiny"]) == 0
+    capsys.readouterr()
+    # A record must describe its file: one-class weights registered as three classes would never load.
     assert main(["weights", "add", str(bare), "--tag", "segformer_tiny.c", "--model", "segformer_tiny",
-                 "--num-classes", "3", "--description", "three"]) == 0
-    assert get_weights("segformer_tiny.c").num_classes == 3 and get_weights("segformer_tiny.b").num_classes == 1
+                 "--num-classes", "3", "--description", "three"]) == 2
+    assert "does not fit model 'segformer_tiny'" in capsys.readouterr().err
+    assert get_weights("segformer_tiny.b").num_classes == 1
 
 
 def test_download_and_unknown_tag(weights_env, http_server, capsys):  # noqa: F811
