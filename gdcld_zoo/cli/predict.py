@@ -14,13 +14,14 @@ def run_predict(args):
     from gdcld_zoo.scene.preflight import preflight
 
     problems, bad = preflight(args.weights, args.scenes, args.engine, args.tile_size, args.overlap, args.bands)
-    try:
-        check_writable_folder(args.out)
-    except expected_errors() as error:
-        problems.append(error_message(error))
+    scenes = [scene for scene in args.scenes if scene not in bad]
+    if len(problems) == len(bad) and scenes:  # the run goes ahead: its folder must be writable too
+        try:
+            check_writable_folder(args.out)
+        except expected_errors() as error:
+            problems.append(error_message(error))
     for problem in problems:
         print(f"gdcld-zoo predict: error: {problem}", file=sys.stderr)
-    scenes = [scene for scene in args.scenes if scene not in bad]
     if len(problems) > len(bad) or not scenes:
         return 2
     quiet_tensorflow(args.verbose)

@@ -111,4 +111,4 @@ def test_unreachable_zenodo_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("GDCLD_ZOO_OFFLINE", raising=False)
     assert main(["data", "download", str(tmp_path / "GDCLD")]) == 2
     error = capsys.readouterr().err.splitlines()[-1]
-    assert error.startswith("gdcld-zoo data: error: Could not reach http://127.0.0.1:9") and ENV_ZENODO_ENDPOINT in error
+    assert error.startswith("gdcld-zoo data download: error: Could not reach http://127.0.0.1:9") and ENV_ZENODO_ENDPOINT in error
