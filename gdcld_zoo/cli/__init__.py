@@ -78,15 +78,22 @@ def _version():
     return f"gdcld-zoo {__version__} ({', '.join(found)}, Python {sys.version.split()[0]})"
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def int_at_least(minimum, what="a positive integer"):
+    """argparse type: an integer >= `minimum`, else "must be <what>, got ..."."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
 
 
 def build_parser():

@@ -1,17 +1,8 @@
 """`gdcld-zoo demo [--out DIR] [--size N]`: map a synthetic scene with the bundled demo model."""
 
-import argparse
+from gdcld_zoo.cli import int_at_least
 
-
-def positive_size(text):
-    """argparse type: a scene side of at least 64 pixels."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 64:
-        raise argparse.ArgumentTypeError(f"must be a whole number of pixels, at least 64, got {text!r}")
-    return value
+positive_size = int_at_least(64, "a whole number of pixels, at least 64")
 
 
 def run(args):
