@@ -14,8 +14,11 @@ Example:
 import hashlib
 from pathlib import Path
 
+import pyogrio
+import shapely
+
 from gdcld_zoo.event.geometry import reproject
-from gdcld_zoo.event.sources import EventError, require
+from gdcld_zoo.event.sources import EventError
 
 # Densify AOI edges to this fraction of the AOI's extent before reprojection.
 DENSIFY_FRACTION = 1e-3
@@ -38,7 +41,6 @@ class AreaOfInterest:
     @classmethod
     def read(cls, path, layer=None):
         """Read the polygons of a GeoJSON/GeoPackage file; `EventError` when there are none."""
-        shapely, pyogrio = require("event", "shapely", "pyogrio")
         path = Path(path)
         if not path.is_file():
             raise EventError(f"AOI {path}: no such file; pass a GeoJSON or GeoPackage of polygons.")
@@ -59,7 +61,6 @@ class AreaOfInterest:
         """The AOI in `crs` (densified, reprojected, made valid)."""
         key = str(crs)
         if key not in self._cache:
-            (shapely,) = require("event", "shapely")
             x0, y0, x1, y1 = self.geometry.bounds
             dense = shapely.segmentize(self.geometry, max(x1 - x0, y1 - y0) * DENSIFY_FRACTION or 1.0)
             self._cache[key] = shapely.make_valid(reproject(dense, self.crs, crs))

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely
 from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from gdcld_zoo.event.geometry import pixel_polygon
-from gdcld_zoo.event.sources import REMOTE_ENV, require
+from gdcld_zoo.event.sources import REMOTE_ENV
 from gdcld_zoo.scene.predictor import GDAL_CACHE_MB, Strip, read_tile
 from gdcld_zoo.scene.source import all_valid, open_scene
 from gdcld_zoo.scene.tiling import add_tile, blend_weights
@@ -189,7 +190,6 @@ def aoi_clip(aoi_geometry, transform, width):
 
 def tile_filter(aoi_geometry, grid, transform):
     """`keep(row, col)` for `plan_blocks`: whether the tile's part of the scene touches the AOI."""
-    (shapely,) = require("event", "shapely")
     shapely.prepare(aoi_geometry)
 
     def keep(row, col):

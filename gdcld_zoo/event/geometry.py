@@ -14,17 +14,15 @@ Example:
 """
 
 import numpy as np
+import shapely
 from rasterio.crs import CRS
 from rasterio.warp import transform as warp_points
-
-from gdcld_zoo.event.sources import require
 
 WGS84 = CRS.from_epsg(4326)
 
 
 def reproject(geometries, src_crs, dst_crs):
     """Shapely geometries (one or an array) with coordinates moved from `src_crs` to `dst_crs`."""
-    (shapely,) = require("event", "shapely")
     src, dst = CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs)
     if src == dst:
         return geometries
@@ -43,20 +41,23 @@ def equal_area_crs(lon, lat):
     return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +ellps=WGS84 +units=m +no_defs")
 
 
+def _apply(t, cols, rows):
+    """Scene coordinates of pixel positions (arrays) through the affine transform `t`."""
+    return t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f
+
+
 def footprint(transform, width, height, points_per_side=16):
     """The scene's outline (a polygon in its CRS), with `points_per_side` points along each edge."""
-    (shapely,) = require("event", "shapely")
     t = np.linspace(0, 1, points_per_side, endpoint=False)
     cols = np.concatenate([t * width, np.full_like(t, width), (1 - t) * width, np.zeros_like(t)])
     rows = np.concatenate([np.zeros_like(t), t * height, np.full_like(t, height), (1 - t) * height])
-    xs, ys = transform * (cols, rows)
+    xs, ys = _apply(transform, cols, rows)
     return shapely.Polygon(np.column_stack([xs, ys]))
 
 
 def pixel_polygon(transform, row0, col0, rows, cols):
     """The polygon of the pixel rectangle [row0, row0 + rows) × [col0, col0 + cols) in scene coordinates."""
-    (shapely,) = require("event", "shapely")
     cols_ = np.array([col0, col0 + cols, col0 + cols, col0])
     rows_ = np.array([row0, row0, row0 + rows, row0 + rows])
-    xs, ys = transform * (cols_, rows_)
+    xs, ys = _apply(transform, cols_, rows_)
     return shapely.Polygon(np.column_stack([xs, ys]))

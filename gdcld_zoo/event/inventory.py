@@ -30,7 +30,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pyogrio
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.features import geometry_mask, shapes
@@ -38,7 +40,6 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from gdcld_zoo.event.geometry import WGS84, equal_area_crs, reproject
-from gdcld_zoo.event.sources import require
 from gdcld_zoo.scene.writer import NODATA, PROB_SCALE
 
 LAYER = "landslides"
@@ -94,7 +95,6 @@ def _event_crs(scenes):
 
 def _scene_polygons(scene, crs):
     """The scene's landslide polygons in `crs`."""
-    shapely, pyogrio = require("event", "shapely", "pyogrio")
     _, _, wkb, _ = pyogrio.raw.read(scene.landslides)
     if wkb is None or len(wkb) == 0:
         return []
@@ -103,12 +103,12 @@ def _scene_polygons(scene, crs):
 
 def _valid_footprint(scene, crs):
     """The union of the scene's valid (not nodata) pixels, traced at reduced resolution, in `crs`."""
-    (shapely,) = require("event", "shapely")
     with rasterio.open(scene.mask) as dataset:
         step = max(1, math.ceil(max(dataset.width, dataset.height) / FOOTPRINT_PIXELS))
         shape = (math.ceil(dataset.height / step), math.ceil(dataset.width / step))
         valid = (dataset.read(1, out_shape=shape, resampling=Resampling.nearest) != NODATA).astype("uint8")
-        transform = dataset.transform * Affine.scale(dataset.width / shape[1], dataset.height / shape[0])
+        t, sx, sy = dataset.transform, dataset.width / shape[1], dataset.height / shape[0]
+        transform = Affine(t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
         parts = [shapely.geometry.shape(g) for g, _ in shapes(valid, mask=valid.astype(bool), transform=transform)]
         scene_crs = dataset.crs
     if not parts:
@@ -154,7 +154,6 @@ def _probabilities(polygons, sources, scenes, crs):
 
 def build_inventory(scenes):
     """Merge the landslides of mapped scenes (`MappedScene`s) into one `Inventory`."""
-    (shapely,) = require("event", "shapely")
     if not scenes:
         return Inventory(None, [], [], 0.0)
     crs = _event_crs(scenes)
@@ -189,7 +188,6 @@ def build_inventory(scenes):
 
 
 def _write_layer(path, geometries, records, crs, driver, layer_options=None):
-    shapely, pyogrio = require("event", "shapely", "pyogrio")
     temp = path.with_name(f".{path.stem}.part{path.suffix}")
     temp.unlink(missing_ok=True)
     columns = [np.array([r[f] for r in records], dtype=object if f == "scenes" else None) for f in FIELDS]

@@ -42,9 +42,9 @@ from gdcld_zoo.event.blocks import aoi_clip, assemble_strips, plan_blocks, tile_
 from gdcld_zoo.event.cluster import block_runner, check_scheduler
 from gdcld_zoo.event.geometry import footprint
 from gdcld_zoo.event.inventory import MappedScene, area_histogram, build_inventory, write_inventory
-from gdcld_zoo.event.sources import DEFAULT_ASSET, REMOTE_ENV, EventError, require, resolve_sources
+from gdcld_zoo.event.sources import DEFAULT_ASSET, REMOTE_ENV, EventError, resolve_sources
 from gdcld_zoo.scene.area import GroundArea
-from gdcld_zoo.scene.predictor import OUTPUT_KINDS, SlidingWindowPredictor
+from gdcld_zoo.scene.predictor import SlidingWindowPredictor
 from gdcld_zoo.scene.source import open_scene
 
 log = logging.getLogger("gdcld_zoo.event")
@@ -99,9 +99,16 @@ class _Scene:
         return entry
 
 
+def _weights_name(weights):
+    """A weight tag or path as given; an engine or model by its tag or name."""
+    if isinstance(weights, (str, os.PathLike)):
+        return str(weights)
+    return getattr(weights, "tag", None) or getattr(weights, "name", None) or type(weights).__name__
+
+
 def _fingerprint(scene, weights, options, aoi):
     """Digest of everything that decides a scene's outputs (restart check)."""
-    key = {"uri": scene.uri, "weights": str(weights), "aoi": aoi.digest if aoi else None, **options}
+    key = {"uri": scene.uri, "weights": _weights_name(weights), "aoi": aoi.digest if aoi else None, **options}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -164,7 +171,6 @@ def map_event(weights, sources, out_dir, aoi=None, scheduler=None, asset=DEFAULT
     Raises:
         EventError: Bad AOI or scheduler, or no source could be mapped (nothing is written).
     """
-    require("event", "shapely", "pyogrio")
     start = time.perf_counter()
     if not sources:
         raise EventError("no source given: pass GeoTIFFs, folders, URLs or STAC items.")
@@ -286,7 +292,7 @@ def _write_event(scenes, done, out_dir, weights, predictor, threshold, options, 
         "area_histogram_m2": area_histogram(areas),
         "scene_counts": {status: sum(s.status == status for s in scenes) for status in ("done", "skipped", "failed")},
         "scenes": [s.entry() for s in scenes],
-        "weights": str(weights) if isinstance(weights, (str, os.PathLike)) else type(weights).__name__,
+        "weights": _weights_name(weights),
         "model_tag": predictor.engine.tag if predictor else (tags.pop() if len(tags) == 1 else sorted(tags)),
         "threshold": thresholds.pop() if len(thresholds) == 1 else sorted(thresholds),
         "options": {**options, "batch_size": batch_size, "asset": asset, "scheduler": scheduler,

@@ -134,11 +134,12 @@ def _make_ids_unique(sources):
 
 def _stac_sources(href, asset):
     """Scenes of a STAC Item or ItemCollection file or URL."""
-    (pystac,) = require("event", "pystac")
+    (pystac,) = require("stac", "pystac")
     try:
         data = pystac.StacIO.default().read_json(href)
-    except (OSError, ValueError, pystac.STACError) as error:  # HTTP errors are OSErrors, bad JSON ValueErrors
-        return [EventSource(_stem(href), href, error=f"{href}: cannot read the STAC JSON: {error}")]
+    except Exception as error:  # pystac wraps HTTP errors in a bare Exception; bad JSON is a ValueError
+        cause = f" ({error.__cause__})" if error.__cause__ else ""
+        return [EventSource(_stem(href), href, error=f"{href}: cannot read the STAC JSON: {error}{cause}")]
     kind = data.get("type") if isinstance(data, dict) else None
     try:
         if kind == "Feature":

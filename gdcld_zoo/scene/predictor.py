@@ -287,11 +287,12 @@ class SlidingWindowPredictor:
             raise GdcldZooError(f"min_area_m2 must be >= 0, got {min_area_m2}.")
         return threshold
 
-    def write_outputs(self, run, strips, out_dir, stem, threshold, min_area_m2, start_total):
+    def write_outputs(self, run, strips, out_dir, stem, threshold, min_area_m2, start_total, extra=None):
         """Write `<stem>_prob.tif`, `_mask.tif`, `_landslides.geojson`, `_summary.json` from `strips`.
 
         `strips` yields the `Strip`s of `run`'s scene top to bottom (from `strips()`, or assembled
         elsewhere, e.g. from window blocks predicted by other processes); files appear atomically.
+        `extra` entries are added to the summary.
         """
         out_dir = Path(out_dir)
         area = GroundArea(run.crs, run.transform, run.width, run.height)
@@ -313,6 +314,7 @@ class SlidingWindowPredictor:
                 )
             summary = _summary(run, self, area, writer, writer.polygons, threshold, min_area_m2, outputs)
             summary["timings_s"]["total"] = round(time.perf_counter() - start_total, 3)
+            summary.update(extra or {})
             temp["summary.json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             files.commit()
         except BaseException:

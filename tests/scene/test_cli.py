@@ -43,6 +43,7 @@ def test_predict_command_writes_all_outputs(run_dir, tmp_path, capsys):
     code = main(["predict", str(run_dir), str(scene), "--out", str(out), "--quiet", "--overlap", "16"])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        "inventory.geojson", "inventory.gpkg", "inventory.json",
         "scene_landslides.geojson", "scene_mask.tif", "scene_prob.tif", "scene_summary.json"]
     summary = json.loads((out / "scene_summary.json").read_text())
     assert summary["model_tag"] == "unet_tiny.test" and summary["threshold"] == 0.4 and summary["tile_size"] == 64
