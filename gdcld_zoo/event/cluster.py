@@ -38,14 +38,15 @@ class InProcess:
 class DaskCluster:
     """Runs blocks as Dask tasks; `submit` returns a callable that waits for the result."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, plugin):
+        self.client, self.plugin = client, plugin
         self.workers = len(client.scheduler_info()["workers"])
 
     def submit(self, block, batch_size, folder):
         from gdcld_zoo.event.worker import predict_block_on_worker
 
-        return self.client.submit(predict_block_on_worker, block, batch_size, str(folder), pure=False).result
+        return self.client.submit(predict_block_on_worker, block, self.plugin, batch_size, str(folder),
+                                  pure=False).result
 
 
 def check_scheduler(scheduler):
@@ -93,8 +94,11 @@ def block_runner(scheduler, weights, engine_name="keras", tta=False, engine=None
             except OSError as error:
                 raise EventError(f"cannot reach the Dask scheduler at {kind[1]} ({error}); start it with "
                                  "`dask scheduler` and workers with `dask worker ADDRESS`.") from None
-        from gdcld_zoo.event.worker import EngineLoader
+        from gdcld_zoo.event.worker import EngineLoader, has_plugin
 
         local = Path(weights).expanduser()
-        client.register_plugin(EngineLoader(str(local.resolve()) if local.exists() else str(weights), engine_name, tta))
-        yield DaskCluster(client)
+        loader = EngineLoader(str(local.resolve()) if local.exists() else str(weights), engine_name, tta)
+        loaded = client.run(has_plugin, loader.name)
+        if not loaded or not all(loaded.values()):
+            client.register_plugin(loader)
+        yield DaskCluster(client, loader.name)
