@@ -89,7 +89,7 @@ def main():
 
             start = time.perf_counter()
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster:
+                              dashboard_address=":0") as cluster:
                 address = cluster.scheduler_address
                 run(scenes[:1], tmp / f"warmup-{workers}", address, args.tile_size, args.block_tiles)
                 startup = time.perf_counter() - start

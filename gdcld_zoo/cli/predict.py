@@ -3,6 +3,7 @@
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def positive_int(text):
@@ -12,25 +13,37 @@ def positive_int(text):
     return value
 
 
-def run_predict(args):
-    from gdcld_zoo.event import format_event_summary, map_event
+def _map(args):
+    from gdcld_zoo.event import map_event
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("pyogrio").setLevel(logging.WARNING)
-    result = map_event(
+    return map_event(
         args.weights, args.scenes, args.out, aoi=args.aoi, scheduler=args.scheduler, asset=args.asset,
         tile_size=args.tile_size, overlap=args.overlap, batch_size=args.batch_size, threshold=args.threshold,
         tta=args.tta, bands=args.bands, min_area_m2=args.min_area, engine=args.engine, block_tiles=args.block_tiles,
         progress=not args.quiet,
     )
+
+
+def run_predict(args):
+    from gdcld_zoo.event import format_event_summary
+
+    # progress lines from gdcld_zoo only: Dask and pyogrio log every step at INFO
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("gdcld_zoo")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        result = _map(args)
+    finally:
+        logger.removeHandler(handler)
     for scene in result.report["scenes"]:
         if scene["status"] == "failed":
             print(f"gdcld-zoo predict: error: {scene['reason']}", file=sys.stderr)
         elif scene["status"] == "done":
-            area = (f"{scene['landslide_area_km2']:.6f} km2" if scene["landslide_area_km2"] is not None
-                    else "no CRS")
-            print(f"{scene['source']}: {scene['n_landslides']} landslides, {area}, {scene['tiles_predicted']} tiles "
-                  f"in {scene['timings_s']['total']:.1f} s -> {args.out}/{scene['outputs']['summary.json']}"
+            print(f"{scene['source']}: {scene['n_landslides']} landslides, {scene['landslide_area_km2']:.6f} km2, "
+                  f"{scene['tiles_predicted']} tiles "
+                  f"in {scene['timings_s']['total']:.1f} s -> {Path(args.out) / scene['outputs']['summary.json']}"
                   + (" (finished by an earlier run)" if scene["reason"] else ""))
     print(format_event_summary(result.report))
     print(f"Inventory: {', '.join(str(p) for p in result.outputs.values())}")

@@ -16,6 +16,7 @@ extra (`pip install "gdcld-zoo[distributed]"`).
 """
 
 import contextlib
+import os
 from pathlib import Path
 
 from gdcld_zoo.event.blocks import predict_block
@@ -49,8 +50,11 @@ class DaskCluster:
                                   pure=False).result
 
 
-def check_scheduler(scheduler):
-    """The scheduler as `("processes", N)`, `("address", URL)` or None; `EventError` for anything else."""
+def check_scheduler(scheduler, weights=None):
+    """The scheduler as `("processes", N)`, `("address", URL)` or None; `EventError` for anything else.
+
+    A scheduler needs Dask (`MissingExtraError` without it) and `weights` every worker can load.
+    """
     if scheduler is None:
         return None
     text = str(scheduler)
@@ -58,11 +62,17 @@ def check_scheduler(scheduler):
         count = text.split(":", 1)[1]
         if not count.isdigit() or int(count) < 1:
             raise EventError(f"scheduler {text!r}: processes:N needs a worker count N >= 1, e.g. processes:2.")
-        return "processes", int(count)
-    if "://" in text:
-        return "address", text
-    raise EventError(f"scheduler {text!r} is not understood; use processes:N (a local Dask cluster of N worker "
-                     "processes) or tcp://HOST:PORT (an existing Dask scheduler).")
+        kind = "processes", int(count)
+    elif "://" in text:
+        kind = "address", text
+    else:
+        raise EventError(f"scheduler {text!r} is not understood; use processes:N (a local Dask cluster of N worker "
+                         "processes) or tcp://HOST:PORT (an existing Dask scheduler).")
+    require("distributed", "distributed")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise EventError("a Dask scheduler needs weights every worker can load: a weight tag, run folder or "
+                         f"weight file, not a {type(weights).__name__}.")
+    return kind
 
 
 @contextlib.contextmanager
@@ -75,18 +85,15 @@ def block_runner(scheduler, weights, engine_name="keras", tta=False, engine=None
         engine_name, tta: As for `make_engine`.
         engine: The driver's engine, used in process.
     """
-    kind = check_scheduler(scheduler)
+    kind = check_scheduler(scheduler, weights)
     if kind is None:
         yield InProcess(engine)
         return
     (distributed,) = require("distributed", "distributed")
-    if not isinstance(weights, (str, bytes)) and not hasattr(weights, "__fspath__"):
-        raise EventError("a Dask scheduler needs weights every worker can load: a weight tag, run folder or "
-                         f"weight file, not a {type(weights).__name__}.")
     with contextlib.ExitStack() as stack:
         if kind[0] == "processes":
             cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=kind[1], threads_per_worker=1, processes=True, dashboard_address=None))
+                n_workers=kind[1], threads_per_worker=1, processes=True, dashboard_address=":0"))
             client = stack.enter_context(distributed.Client(cluster))
         else:
             try:

@@ -174,7 +174,7 @@ def map_event(weights, sources, out_dir, aoi=None, scheduler=None, asset=DEFAULT
     start = time.perf_counter()
     if not sources:
         raise EventError("no source given: pass GeoTIFFs, folders, URLs or STAC items.")
-    check_scheduler(scheduler)
+    check_scheduler(scheduler, weights)
     if block_tiles < 1:
         raise EventError(f"block_tiles must be at least 1, got {block_tiles}.")
     if aoi is not None and not isinstance(aoi, AreaOfInterest):

@@ -1,5 +1,6 @@
 import json
 import os
+import sys
 
 import numpy as np
 import pyogrio
@@ -7,7 +8,7 @@ import pytest
 import rasterio
 import shapely
 
-from gdcld_zoo.event import AreaOfInterest, EventError, map_event
+from gdcld_zoo.event import AreaOfInterest, EventError, MissingExtraError, format_event_summary, map_event
 from gdcld_zoo.event.geometry import reproject
 from gdcld_zoo.event.inventory import FIELDS
 from tests.event.event_scenes import L1, L2, L3, L5, RES, ROWS, TOP, pixel_area_m2, stac_item
@@ -190,3 +191,21 @@ def test_bad_aoi_and_scheduler_are_errors_before_any_work(event, tmp_path):
     with pytest.raises(EventError, match="processes:N"):
         map_event(PixelEngine(), sources(event), tmp_path / "out", scheduler="threads")
     assert not (tmp_path / "out").exists()
+
+
+def test_event_summary_text(mapped):
+    text = format_event_summary(mapped[0].report)
+    assert text.startswith("Event: 5 landslides, 0.00073")
+    assert "scenes: 3 done, 0 skipped, 0 failed (weights pixel-test, threshold 0.5)" in text
+    assert "Largest landslide: 225." in text and "(seen by A;B)" in text
+    assert "100 - 1,000" in text and "5  ####" in text
+
+
+def test_a_cluster_without_dask_names_the_extra(event, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "gdcld-zoo\[distributed\]"'):
+        map_event("demo", [event["A"]], tmp_path / "out", scheduler="processes:2")
+    monkeypatch.delitem(sys.modules, "distributed")
+    with pytest.raises(EventError, match="weight tag"):
+        map_event(PixelEngine(), [event["A"]], tmp_path / "out", scheduler="processes:2")
+    assert not (tmp_path / "out").exists()  # checked before any work
