@@ -1,7 +1,8 @@
 """Event-mapping throughput: `map_event` in process and on local Dask clusters of 1 and 2 workers.
 
 Writes `--scenes` overlapping synthetic scenes (`gdcld_zoo.data.synthetic`,
-`--size`² pixels at 0.5 m, each shifted by half a scene) and maps them with the
+`--size`² pixels at 0.5 m, cut from one strip so that each overlaps the next by
+half a scene) and maps them with the
 `demo` weights, in process and with `--scheduler processes:N` for each N in
 `--workers`, each run into a fresh folder. Prints, per run, the wall time,
 throughput in Mpx/s and km²/s (at 0.5 m; pixels counted once per scene, so
@@ -14,7 +15,7 @@ engine, first maps one scene as a warm-up (workers keep the model loaded).
 Run from the repository root (CPU: GPUs hidden):
 
     CUDA_VISIBLE_DEVICES= python benchmarks/event.py                      # 2 scenes of 2048², 1 and 2 workers
-    CUDA_VISIBLE_DEVICES= python benchmarks/event.py --size 1024 --workers 2
+    CUDA_VISIBLE_DEVICES= python benchmarks/event.py --size 1024 --workers --figure event.png
 """
 
 import argparse
@@ -32,15 +33,55 @@ DAY_S = 24 * 3600
 
 
 def write_scenes(folder, count, size):
-    from gdcld_zoo.data.synthetic import write_synthetic_scene
+    """`count` scenes cut from one synthetic strip, each overlapping the next by half a scene."""
+    from affine import Affine
 
+    from gdcld_zoo.data.synthetic import synthetic_scene, write_geotiff
+
+    image, _ = synthetic_scene(size, size * (count + 1) // 2, seed=0)
     paths = []
     for i in range(count):
-        origin = (500000.0 + i * size * RESOLUTION_M / 2, 3300000.0)
-        path, _ = write_synthetic_scene(folder / f"scene{i}.tif", size, size, seed=i, resolution_m=RESOLUTION_M,
-                                        origin=origin)
-        paths.append(path)
+        transform = Affine(RESOLUTION_M, 0, 500000.0 + i * size * RESOLUTION_M / 2, 0, -RESOLUTION_M, 3300000.0)
+        window = image[:, :, i * size // 2:i * size // 2 + size]
+        paths.append(write_geotiff(folder / f"scene{i}.tif", window, transform))
     return paths
+
+
+def draw_figure(scenes, out_dir, path, width=1200):
+    """PNG of the scenes (RGB), their outlines and the inventory's landslides (red) on one canvas."""
+    import numpy as np
+    import pyogrio
+    import rasterio
+    import shapely
+    from PIL import Image, ImageDraw
+
+    from gdcld_zoo.event.geometry import reproject
+
+    datasets = [rasterio.open(s) for s in scenes]
+    crs = datasets[0].crs
+    west = min(d.bounds.left for d in datasets)
+    north = max(d.bounds.top for d in datasets)
+    east = max(d.bounds.right for d in datasets)
+    south = min(d.bounds.bottom for d in datasets)
+    scale = (east - west) / width  # metres per canvas pixel
+    canvas = Image.new("RGB", (width, int((north - south) / scale)), "white")
+    to_canvas = lambda x, y: ((x - west) / scale, (north - y) / scale)  # noqa: E731
+    for d in datasets:
+        x0, y0 = to_canvas(d.bounds.left, d.bounds.top)
+        x1, y1 = to_canvas(d.bounds.right, d.bounds.bottom)
+        rgb = d.read(out_shape=(3, int(y1 - y0), int(x1 - x0)))
+        canvas.paste(Image.fromarray(np.moveaxis(rgb, 0, -1)), (int(x0), int(y0)))
+    draw = ImageDraw.Draw(canvas)
+    for d, colour in zip(datasets, ["cyan", "yellow", "magenta", "white"]):
+        draw.rectangle([to_canvas(d.bounds.left, d.bounds.top), to_canvas(d.bounds.right, d.bounds.bottom)],
+                       outline=colour, width=3)
+        d.close()
+    meta, _, wkb, _ = pyogrio.raw.read(out_dir / "inventory.geojson")
+    for polygon in reproject(shapely.from_wkb(wkb), meta["crs"], crs):
+        draw.polygon([to_canvas(x, y) for x, y in polygon.exterior.coords], outline="red", width=2)
+    draw.text((10, 10), "inventory.geojson (red) over the scenes (outlined); overlaps merged once", fill="white")
+    canvas.save(path)
+    return path
 
 
 def run(scenes, out, scheduler, tile_size, block_tiles, weights="demo"):
@@ -68,6 +109,7 @@ def main():
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="Dask worker counts to run")
     parser.add_argument("--tile-size", type=int, default=512)
     parser.add_argument("--block-tiles", type=int, default=2)
+    parser.add_argument("--figure", default=None, metavar="PNG", help="also draw the in-process inventory")
     args = parser.parse_args()
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="gdcld-event-bench-") as tmp:
@@ -84,6 +126,8 @@ def main():
         run(scenes[:1], tmp / "warmup", None, args.tile_size, args.block_tiles, engine)
         seconds, report = run(scenes, tmp / "out-inprocess", None, args.tile_size, args.block_tiles, engine)
         per_worker.append(report_line("in process", pixels, seconds, report))
+        if args.figure:
+            print(f"{'':>14}figure: {draw_figure(scenes, tmp / 'out-inprocess', args.figure)}")
         for workers in args.workers:
             from distributed import LocalCluster
 

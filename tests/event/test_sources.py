@@ -14,8 +14,9 @@ def test_local_files_folders_and_urls(tmp_path):
         (folder / name).write_bytes(b"x")
     single = tmp_path / "one.tif"
     single.write_bytes(b"x")
-    found = resolve_sources([single, folder, "https://example.com/cogs/one.tif?sig=1"])
-    assert [s.id for s in found] == ["one", "a", "b", "one-2"]
+    found = resolve_sources([single, folder, "https://example.com/cogs/one.tif?sig=1", "s3://bucket/c.tif"])
+    assert [s.id for s in found] == ["one", "a", "b", "one-2", "c"]
+    assert found[4].uri == "/vsis3/bucket/c.tif"
     assert found[1].uri == str((folder / "a.vrt").resolve())
     assert found[3].uri == "/vsicurl/https://example.com/cogs/one.tif?sig=1"
     assert all(s.error is None for s in found)
