@@ -6,7 +6,8 @@ blending as `SlidingWindowPredictor`) is cut into blocks of up to
 (windowed rasterio reads, local or `/vsicurl/`), predicts them in batches and
 writes the block's blended sums (weighted probability, weight, validity) as
 `.npy` files; `assemble_strips` adds the blocks' sums row band by row band,
-always in block order, and yields the scene's `Strip`s for the writer. The
+always in block order, and yields the scene's `Strip`s for the writer while
+later blocks are still being predicted. The
 same blocks and the same order are used in-process and on a Dask cluster, so
 both give identical maps. Memory per block is its tiles' extent
 (`block_tiles × tile` pixels square, 9 bytes per pixel); the driver holds one
@@ -139,32 +140,38 @@ def _save_atomic(path, array):
     os.replace(temp, path)
 
 
-def assemble_strips(blocks, written, folder, clip=None, strip_rows=STRIP_ROWS):
-    """Yield a scene's `Strip`s from its blocks' sums (blocks in `written` only), top to bottom.
+def assemble_strips(blocks, waits, folder, clip=None, on_result=None, strip_rows=STRIP_ROWS):
+    """Yield a scene's `Strip`s, top to bottom, from its blocks' sums as they become available.
 
     Args:
         blocks: The scene's blocks (`plan_blocks`).
-        written: Indexes of the blocks whose sums were written.
-        folder: Where `predict_block` wrote them.
+        waits: `waits[i]()` returns block i's `predict_block` result (waiting for it if needed).
+        folder: Where `predict_block` wrote the sums; a block's files are removed as soon as
+            no later strip needs them, so the disk holds about two rows of blocks.
         clip: `clip(row_offset, rows)` -> bool (rows, width), True inside the AOI; None: no clipping.
+        on_result: Called with each block's result, in block order.
         strip_rows: Rows per strip.
     """
-    if not blocks:
-        return
     grid = blocks[0].grid
-    arrays = {b.index: {k: np.load(p, mmap_mode="r") for k, p in b.files(folder).items()}
-              for b in blocks if b.index in written}
+    arrays, seen = {}, set()
     for top in range(0, grid.height, strip_rows):
         bottom = min(top + strip_rows, grid.height)
         prob_sum = np.zeros((bottom - top, grid.width), "float32")
         weight_sum = np.zeros_like(prob_sum)
         valid_any = np.zeros(prob_sum.shape, bool)
         for block in blocks:
-            if block.index not in arrays:
-                continue
             (r0, c0), (h, w) = block.origin, block.shape
             a, b = max(top, r0), min(bottom, r0 + h)
             if a >= b:
+                continue
+            if block.index not in seen:
+                seen.add(block.index)
+                result = waits[block.index]()
+                if on_result is not None:
+                    on_result(result)
+                if result["written"]:
+                    arrays[block.index] = {k: np.load(p, mmap_mode="r") for k, p in block.files(folder).items()}
+            if block.index not in arrays:
                 continue
             rows, cols = slice(a - top, b - top), slice(c0, c0 + w)
             part = arrays[block.index]
@@ -177,6 +184,11 @@ def assemble_strips(blocks, written, folder, clip=None, strip_rows=STRIP_ROWS):
         if clip is not None:
             valid &= clip(top, bottom - top)
         yield Strip(top, prob, valid)
+        for block in blocks:
+            if block.index in arrays and block.origin[0] + block.shape[0] <= bottom:
+                del arrays[block.index]
+                for path in block.files(folder).values():
+                    path.unlink(missing_ok=True)
 
 
 def aoi_clip(aoi_geometry, transform, width):

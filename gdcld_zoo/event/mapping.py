@@ -232,6 +232,9 @@ def _map_scenes(todo, predictor, weights, out_dir, aoi, scheduler, engine, tta, 
                 crs, transform, width = scene.grid_info
                 keep = tile_filter(aoi.in_crs(crs), scene.run.grid, transform) if aoi else None
                 scene.blocks = plan_blocks(scene.id, scene.uri, scene.run.grid, scene.run.bands, block_tiles, keep)
+                if not scene.blocks:
+                    scene.fail("no window of the scene touches the AOI", "skipped")
+                    continue
                 scene.pending = [runner.submit(block, predictor.batch_size, folder) for block in scene.blocks]
             for scene in todo:
                 if scene.status == "pending":
@@ -244,20 +247,20 @@ def _finish_scene(scene, predictor, out_dir, folder, aoi, threshold, min_area_m2
     """Wait for a scene's blocks, assemble and write its outputs."""
     start = time.perf_counter()
     run = scene.run
+
+    def count(result):
+        run.tiles_predicted += result["tiles_predicted"]
+        run.tiles_skipped += result["tiles_skipped"]
+        run.read_s += result["read_s"]
+        run.model_s += result["model_s"]
+
     try:
-        results = [wait() for wait in scene.pending]
-        for result in results:
-            run.tiles_predicted += result["tiles_predicted"]
-            run.tiles_skipped += result["tiles_skipped"]
-            run.read_s += result["read_s"]
-            run.model_s += result["model_s"]
-        written = {r["index"] for r in results if r["written"]}
         crs, transform, width = scene.grid_info
         clip = aoi_clip(aoi.in_crs(crs), transform, width) if aoi else None
         extra = {"event": {"fingerprint": scene.info["fingerprint"], "source": scene.source,
                            "blocks": len(scene.blocks), "workers": runner.workers}}
-        result = predictor.write_outputs(run, assemble_strips(scene.blocks, written, folder, clip), out_dir,
-                                         scene.id, threshold, min_area_m2, start, extra)
+        strips = assemble_strips(scene.blocks, scene.pending, folder, clip, count)
+        result = predictor.write_outputs(run, strips, out_dir, scene.id, threshold, min_area_m2, start, extra)
     except Exception as error:  # a scene that fails (HTTP error mid-read, bad pixels) must not stop the event
         scene.fail(error if isinstance(error, GdcldZooError) else f"{type(error).__name__}: {error}")
         return
