@@ -22,6 +22,9 @@ from pathlib import Path
 from gdcld_zoo.event.blocks import predict_block
 from gdcld_zoo.event.sources import EventError, require
 
+# Blocks submitted ahead of the one the driver waits for, per worker.
+BLOCKS_AHEAD_PER_WORKER = 4
+
 
 class InProcess:
     """Runs blocks in this process with an engine already built."""
@@ -37,17 +40,33 @@ class InProcess:
 
 
 class DaskCluster:
-    """Runs blocks as Dask tasks; `submit` returns a callable that waits for the result."""
+    """Runs blocks as Dask tasks, at most `ahead` blocks in front of the one the driver waits for.
 
-    def __init__(self, client, plugin):
+    `submit` queues a block and returns a callable that waits for its result; blocks go to the
+    cluster in queue order as the driver consumes them, so the block sums on disk stay bounded
+    (the driver assembles in the same order).
+    """
+
+    def __init__(self, client, plugin, ahead=None):
         self.client, self.plugin = client, plugin
         self.workers = len(client.scheduler_info()["workers"])
+        self.ahead = ahead or BLOCKS_AHEAD_PER_WORKER * max(self.workers, 1)
+        self.queue, self.futures, self.submitted = [], {}, 0
 
     def submit(self, block, batch_size, folder):
+        key = len(self.queue)
+        self.queue.append((block, batch_size, str(folder)))
+        return lambda: self._result(key)
+
+    def _result(self, key):
         from gdcld_zoo.event.worker import predict_block_on_worker
 
-        return self.client.submit(predict_block_on_worker, block, self.plugin, batch_size, str(folder),
-                                  pure=False).result
+        while self.submitted < min(key + self.ahead, len(self.queue)):
+            block, batch_size, folder = self.queue[self.submitted]
+            self.futures[self.submitted] = self.client.submit(predict_block_on_worker, block, self.plugin,
+                                                              batch_size, folder, pure=False)
+            self.submitted += 1
+        return self.futures.pop(key).result()
 
 
 def check_scheduler(scheduler, weights=None):

@@ -218,7 +218,7 @@ def map_event(weights, sources, out_dir, aoi=None, scheduler=None, asset=DEFAULT
 
 def _map_scenes(todo, predictor, weights, out_dir, aoi, scheduler, engine, tta, bands, threshold, min_area_m2,
                 block_tiles, progress):
-    """Predict the scenes' blocks (all submitted first, so a cluster stays busy) and write each scene."""
+    """Queue every scene's blocks (a cluster works ahead of the driver) and write each scene."""
     folder = out_dir / BLOCKS_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     try:
