@@ -1,11 +1,16 @@
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pyogrio
 import pytest
 import rasterio
+import rasterio.shutil
 import shapely
 
 from gdcld_zoo.event import AreaOfInterest, EventError, MissingExtraError, format_event_summary, map_event
@@ -209,3 +214,41 @@ def test_a_cluster_without_dask_names_the_extra(event, tmp_path, monkeypatch):
     with pytest.raises(EventError, match="weight tag"):
         map_event(PixelEngine(), [event["A"]], tmp_path / "out", scheduler="processes:2")
     assert not (tmp_path / "out").exists()  # checked before any work
+
+
+KILLED_RUN = """
+import sys, time
+from gdcld_zoo.event import map_event
+from tests.scene.scenes import PixelEngine
+
+class Slow(PixelEngine):
+    def predict(self, raw):
+        time.sleep(0.3)
+        return super().predict(raw)
+
+map_event(Slow(), sys.argv[2:], sys.argv[1], block_tiles=2, progress=False)
+"""
+
+
+def test_a_run_killed_with_sigkill_restarts_where_it_stopped(event, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(out), *map(str, sources(event))],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    deadline = time.monotonic() + 120
+    while not (out / "A_summary.json").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (out / "A_summary.json").exists() and not (out / "B_summary.json").exists()
+    engine = PixelEngine()
+    result = run(event, out, engine)
+    assert [s["reason"] is not None for s in result.report["scenes"]] == [True, False, False]
+    assert engine.calls == 13  # B and C only (A: 9 batches)
+    assert result.report["landslide_count"] == 5 and not (out / ".blocks").exists()
+
+
+def test_a_vrt_source_is_mapped(event, tmp_path):
+    vrt = tmp_path / "A_mosaic.vrt"
+    rasterio.shutil.copy(event["A"], vrt, driver="VRT")
+    result = map_event(PixelEngine(), [vrt], tmp_path / "out", progress=False)
+    assert result.report["scenes"][0]["id"] == "A_mosaic" and result.report["landslide_count"] == 3
