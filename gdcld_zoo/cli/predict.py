@@ -27,12 +27,13 @@ def _map(args):
 def run_predict(args):
     from gdcld_zoo.event import format_event_summary
 
-    # progress lines from gdcld_zoo only: Dask and pyogrio log every step at INFO
-    handler = logging.StreamHandler()
+    # progress lines (stdout) from gdcld_zoo only: Dask and pyogrio log every step at INFO;
+    # errors are printed once, on stderr, below
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("gdcld_zoo")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         result = _map(args)
     finally:

@@ -86,7 +86,7 @@ class _Scene:
 
     def fail(self, reason, status="failed"):
         self.status, self.reason = status, str(reason)
-        log.warning("%s: %s: %s", self.id, status, reason)
+        log.info("%s: %s: %s", self.id, status, reason)  # reported in inventory.json and by the CLI
 
     def entry(self):
         entry = {"id": self.id, "source": self.source, "status": self.status, "reason": self.reason,
