@@ -93,6 +93,27 @@ class SceneRun:
     wait_s: float = 0.0
 
 
+def read_tile(dataset, grid, bands, row, col, check_mask):
+    """Raw pixels (tile, tile, bands) and validity (tile, tile) of the tile at scene (`row`, `col`).
+
+    Parts of the tile outside the scene are filled by mirror reflection (`reflect_index`);
+    without `check_mask` every pixel is valid.
+    """
+    rows = reflect_index(np.arange(row, row + grid.tile), grid.height)
+    cols = reflect_index(np.arange(col, col + grid.tile), grid.width)
+    r0, c0 = int(rows.min()), int(cols.min())
+    window = Window(c0, r0, int(cols.max()) + 1 - c0, int(rows.max()) + 1 - r0)
+    data = read_pixels(dataset, list(bands), window=window)
+    inside = row >= 0 and col >= 0 and row + grid.tile <= grid.height and col + grid.tile <= grid.width
+    pick = (lambda a: a) if inside else (lambda a: a[..., rows - r0, :][..., cols - c0])
+    raw = np.moveaxis(pick(data), 0, -1)
+    if check_mask:
+        valid = pick(dataset.dataset_mask(window=window)) > 0
+    else:
+        valid = np.ones((grid.tile, grid.tile), bool)
+    return raw, valid
+
+
 class _TileReader(threading.Thread):
     """Reads batches of reflection-padded tiles and validity masks into a queue."""
 
@@ -122,7 +143,7 @@ class _TileReader(threading.Thread):
                     if self.stop.is_set():
                         return
                     start = time.perf_counter()
-                    raw, valid = self._read(dataset, r, c, check_mask)
+                    raw, valid = read_tile(dataset, info.grid, info.bands, r, c, check_mask)
                     if valid.any():
                         batch[filled] = raw
                         filled += 1
@@ -139,23 +160,6 @@ class _TileReader(threading.Thread):
             self._put(_END)
         except BaseException as error:  # handed to the consuming thread
             self._put(error)
-
-    def _read(self, dataset, row, col, check_mask):
-        grid = self.run_info.grid
-        rows = reflect_index(np.arange(row, row + grid.tile), grid.height)
-        cols = reflect_index(np.arange(col, col + grid.tile), grid.width)
-        r0, c0 = int(rows.min()), int(cols.min())
-        window = Window(c0, r0, int(cols.max()) + 1 - c0, int(rows.max()) + 1 - r0)
-        data = read_pixels(dataset, list(self.run_info.bands), window=window)
-        inside = row >= 0 and col >= 0 and row + grid.tile <= grid.height and col + grid.tile <= grid.width
-        pick = (lambda a: a) if inside else (lambda a: a[..., rows - r0, :][..., cols - c0])
-        raw = np.moveaxis(pick(data), 0, -1)
-        if check_mask:
-            valid = pick(dataset.dataset_mask(window=window)) > 0
-        else:
-            valid = np.ones((grid.tile, grid.tile), bool)
-        return raw, valid
-
 
 class SlidingWindowPredictor:
     """Predict landslide probabilities over a whole scene, strip by strip.
@@ -273,27 +277,43 @@ class SlidingWindowPredictor:
     def predict(self, path, out_dir, threshold=None, bands=None, min_area_m2=0.0):
         """Write the scene's probability map, mask, polygons and summary; see `predict_scene`."""
         start_total = time.perf_counter()
-        path, out_dir = Path(path), Path(out_dir)
+        threshold = self.check_options(threshold, min_area_m2)
+        run = self.prepare(path, bands)
+        return self.write_outputs(run, self.strips(path, run=run), out_dir, Path(path).stem, threshold,
+                                  min_area_m2, start_total)
+
+    def check_options(self, threshold, min_area_m2):
+        """The threshold to use (the engine's when None); `GdcldZooError` for out-of-range options."""
         threshold = self.engine.threshold if threshold is None else float(threshold)
         if not 0.0 <= threshold <= 1.0:
             raise GdcldZooError(f"threshold must be a probability in [0, 1], got {threshold}.")
         if min_area_m2 < 0:
             raise GdcldZooError(f"min_area_m2 must be >= 0, got {min_area_m2}.")
-        run = self.prepare(path, bands)
+        return threshold
+
+    def write_outputs(self, run, strips, out_dir, stem, threshold, min_area_m2, start_total, extra=None):
+        """Write `<stem>_prob.tif`, `_mask.tif`, `_landslides.geojson`, `_summary.json` from `strips`.
+
+        `strips` yields the `Strip`s of `run`'s scene top to bottom (from `strips()`, or assembled
+        elsewhere, e.g. from window blocks predicted by other processes); files appear atomically.
+        `extra` entries are added to the summary.
+        """
+        out_dir = Path(out_dir)
         area = GroundArea(run.crs, run.transform, run.width, run.height)
         check_writable_folder(out_dir)
-        with OutputLock(out_dir, path.stem) as lock:
+        with OutputLock(out_dir, stem) as lock:
             if lock.stale_pid:
                 log.info("%s: taking over the lock of run %d, which is no longer running", out_dir, lock.stale_pid)
-            if remove_parts(*(out_dir / f"{path.stem}_{kind}" for kind in OUTPUT_KINDS)):
-                log.info("%s: removed temporary files of %s left by an interrupted run", out_dir, path.stem)
-            summary, outputs = self._write_outputs(path, out_dir, run, area, threshold, min_area_m2, start_total)
-        log.info("%s: %d landslides, %s", path, summary["n_landslides"], _area_text(summary))
-        return SceneResult(path, outputs, summary)
+            if remove_parts(*(out_dir / f"{stem}_{kind}" for kind in OUTPUT_KINDS)):
+                log.info("%s: removed temporary files of %s left by an interrupted run", out_dir, stem)
+            summary, outputs = self._write_outputs(run, strips, out_dir, stem, area, threshold, min_area_m2,
+                                                   start_total, extra)
+        log.debug("%s: %d landslides, %s", run.path, summary["n_landslides"], _area_text(summary))
+        return SceneResult(Path(run.path), outputs, summary)
 
-    def _write_outputs(self, path, out_dir, run, area, threshold, min_area_m2, start):
-        """Predict and write the scene's files under temporary names, then publish them, summary last."""
-        outputs = {kind: out_dir / f"{path.stem}_{kind}" for kind in OUTPUT_KINDS}
+    def _write_outputs(self, run, strips, out_dir, stem, area, threshold, min_area_m2, start, extra):
+        """Write the scene's files under temporary names, then publish them, summary last."""
+        outputs = {kind: out_dir / f"{stem}_{kind}" for kind in OUTPUT_KINDS}
         files = AtomicFiles(*outputs.values())
         temp = dict(zip(OUTPUT_KINDS, files.temps))
         writer = None
@@ -302,15 +322,16 @@ class SlidingWindowPredictor:
             writer = StripWriter(temp["prob.tif"], temp["mask.tif"], run.width, run.height, run.crs, run.transform,
                                  threshold, area, vectorizer)
             writer.start()
-            for strip in self.strips(path, run=run):
+            for strip in strips:
                 writer.put(strip)
             writer.close()
             if writer.valid_pixels == 0:
                 raise SceneError(
-                    f"{path}: no valid pixels: every pixel is nodata, transparent (alpha 0) or masked."
+                    f"{run.path}: no valid pixels: every pixel is nodata, transparent (alpha 0) or masked."
                 )
             summary = _summary(run, self, area, writer, writer.polygons, threshold, min_area_m2, outputs)
             summary["timings_s"]["total"] = round(time.perf_counter() - start, 3)
+            summary.update(extra or {})
             temp["summary.json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             files.commit()
         except BaseException:

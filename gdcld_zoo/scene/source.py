@@ -51,7 +51,12 @@ def check_bands_argument(bands):
 
 
 def open_scene(path):
-    """Open a raster for reading, turning every failure into one `SceneError` line."""
+    """Open a raster for reading, turning every failure into one `SceneError` line.
+
+    GDAL virtual paths (`/vsicurl/https://...`, `/vsizip/...`) are opened as given.
+    """
+    if str(path).startswith("/vsi"):
+        return _open(str(path))
     path = Path(path)
     if not path.exists():
         raise SceneError(f"{path}: no such file.")
@@ -61,6 +66,10 @@ def open_scene(path):
         raise SceneError(f"{path}: no read permission; check the file's permissions (chmod +r).")
     if path.stat().st_size == 0:
         raise SceneError(f"{path}: the file is empty (0 bytes); the download or copy did not complete.")
+    return _open(path)
+
+
+def _open(path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

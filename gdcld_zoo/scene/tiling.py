@@ -160,6 +160,29 @@ class TileGrid:
         return start, stop
 
 
+def add_tile(grid, window, sums, origin, row, col, prob, valid):
+    """Add a tile's blended probabilities to running sums.
+
+    Args:
+        grid: The scene's `TileGrid`.
+        window: `blend_weights(grid.tile, grid.overlap)`.
+        sums: (prob, weight, valid) arrays covering the tile's part of the scene:
+            weighted probability sum, weight sum (float32) and validity (bool).
+        origin: Scene (row, col) of `sums[...][0, 0]`.
+        row, col: Scene offset of the tile (may be negative: reflection margin).
+        prob, valid: The tile's (tile, tile) probabilities and validity.
+    """
+    r0, r1 = max(row, 0), min(row + grid.tile, grid.height)
+    c0, c1 = max(col, 0), min(col + grid.tile, grid.width)
+    ty, tx = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
+    part = (slice(r0 - origin[0], r1 - origin[0]), slice(c0 - origin[1], c1 - origin[1]))
+    weight = window[ty, tx]
+    prob_sum, weight_sum, valid_any = sums
+    prob_sum[part] += weight * prob[ty, tx]
+    weight_sum[part] += weight
+    valid_any[part] |= valid[ty, tx]
+
+
 class StripAccumulator:
     """Weighted sums of tile probabilities over a band of `tile` scene rows.
 
@@ -181,16 +204,9 @@ class StripAccumulator:
     def add(self, row, col, prob, valid):
         """Add one tile's probabilities (tile, tile) and scene validity (tile, tile)."""
         g = self.grid
-        r0, r1 = max(row, 0), min(row + g.tile, g.height)
-        c0, c1 = max(col, 0), min(col + g.tile, g.width)
-        if r0 - self.base < 0 or r1 - self.base > g.tile:
+        if max(row, 0) < self.base or min(row + g.tile, g.height) - self.base > g.tile:
             raise RuntimeError(f"Tile at row {row} arrived out of order (band starts at {self.base}).")
-        ty, tx = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
-        band = (slice(r0 - self.base, r1 - self.base), slice(c0, c1))
-        weight = self.window[ty, tx]
-        self.prob[band] += weight * prob[ty, tx]
-        self.weight[band] += weight
-        self.valid[band] |= valid[ty, tx]
+        add_tile(g, self.window, (self.prob, self.weight, self.valid), (self.base, 0), row, col, prob, valid)
 
     def finish_row(self, tile_row):
         """Blended (prob, valid, row_offset) of the rows final after `tile_row`; slides the band."""

@@ -43,6 +43,7 @@ def test_predict_command_writes_all_outputs(run_dir, tmp_path, capsys):
     code = main(["predict", str(run_dir), str(scene), "--out", str(out), "--quiet", "--overlap", "16"])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        "inventory.geojson", "inventory.gpkg", "inventory.json",
         "scene_landslides.geojson", "scene_mask.tif", "scene_prob.tif", "scene_summary.json"]
     summary = json.loads((out / "scene_summary.json").read_text())
     assert summary["model_tag"] == "unet_tiny.test" and summary["threshold"] == 0.4 and summary["tile_size"] == 64
@@ -102,8 +103,10 @@ def test_every_input_problem_is_reported_at_once_before_the_model_loads(run_dir,
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_prints_one_summary_line_per_scene(run_dir, tmp_path, capsys):
+def test_predict_prints_one_line_per_scene_then_the_event_summary(run_dir, tmp_path, capsys):
     scene = write_scene(tmp_path / "scene.tif", random_scene(64, 64))
-    assert main(["predict", str(run_dir), str(scene), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert main(["predict", str(run_dir), str(scene), "--out", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
-    assert len(captured.out.splitlines()) == 1 and captured.err == ""
+    lines = captured.out.splitlines()
+    assert captured.err == "" and lines[1].startswith("Event: ") and lines[-1].startswith("Inventory: ")
+    assert lines[0].startswith("scene: ") and sum(line.startswith("scene") for line in lines) == 1
