@@ -79,6 +79,7 @@ def one_line_messages(prog, verbose):
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLine(prog))
     handler.addFilter(_not_gdal_errors)
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)  # also for records of loggers set lower
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)

@@ -28,7 +28,6 @@ def _map(args, sources):
 def run_predict(args):
     from gdcld_zoo.cli import error_message, expected_errors
     from gdcld_zoo.demo import DEMO_NOTE, DEMO_TAG
-    from gdcld_zoo.event import format_event_summary
     from gdcld_zoo.files import check_writable_folder
     from gdcld_zoo.scene.preflight import preflight
 
@@ -47,10 +46,13 @@ def run_predict(args):
     if len(problems) > len(bad) or not sources:
         return 2
     quiet_tensorflow(args.verbose)
+    from gdcld_zoo.event import format_event_summary
+
     # progress lines (stdout, one per scene as it is written) from gdcld_zoo only: Dask and
     # pyogrio log every step at INFO; errors are printed once, on stderr, below
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(lambda record: record.levelno < logging.WARNING)  # warnings: one line on stderr
     logger = logging.getLogger("gdcld_zoo")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
@@ -67,7 +69,7 @@ def run_predict(args):
     print(format_event_summary(result.report) + demo)
     print(f"Inventory: {', '.join(str(p) for p in result.outputs.values())}")
     if failed:
-        print(f"gdcld-zoo predict: error: {len(failed)} of {len(args.scenes)} sources failed "
+        print(f"gdcld-zoo predict: error: {len(failed)} of {len(bad) + len(result.report['scenes'])} scenes failed "
               f"({', '.join(failed)}); the others were written to {args.out}.", file=sys.stderr)
         return 2
     return 0

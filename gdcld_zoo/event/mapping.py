@@ -24,6 +24,7 @@ Example:
 >>> result.report["landslide_count"]  # doctest: +SKIP
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -42,6 +43,7 @@ from gdcld_zoo.event.blocks import aoi_clip, assemble_strips, plan_blocks, tile_
 from gdcld_zoo.event.cluster import block_runner, check_scheduler
 from gdcld_zoo.event.geometry import footprint
 from gdcld_zoo.event.inventory import MappedScene, area_histogram, build_inventory, write_inventory
+from gdcld_zoo.files import OutputLock, check_writable_folder
 from gdcld_zoo.event.sources import DEFAULT_ASSET, REMOTE_ENV, EventError, resolve_sources
 from gdcld_zoo.scene.area import GroundArea
 from gdcld_zoo.scene.predictor import SlidingWindowPredictor
@@ -180,47 +182,64 @@ def map_event(weights, sources, out_dir, aoi=None, scheduler=None, asset=DEFAULT
     if aoi is not None and not isinstance(aoi, AreaOfInterest):
         aoi = AreaOfInterest.read(aoi)
     out_dir = Path(out_dir)
-    options = {"engine": engine, "tta": bool(tta), "tile_size": tile_size, "overlap": overlap, "threshold": threshold,
-               "bands": bands, "min_area_m2": min_area_m2, "block_tiles": block_tiles}
-    scenes = []
-    for source in resolve_sources(sources, asset):
-        scene = _Scene(source.id, source.origin, source.uri, source.sensor)
-        scenes.append(scene)
-        if source.error:
-            scene.fail(source.error)
-            continue
-        try:
-            scene.grid_info = _probe(scene, aoi)
-        except GdcldZooError as error:
-            scene.fail(error)
-            continue
-        if scene.status == "pending":
-            scene.info["fingerprint"] = _fingerprint(scene, weights, options, aoi)
-            scene.summary = finished_summary(out_dir, scene.id, scene.info["fingerprint"])
-            if scene.summary is not None:
-                scene.status, scene.reason = "done", "finished by an earlier run (outputs verified)"
-    todo = [s for s in scenes if s.status == "pending"]
-    predictor = None
-    if todo:
-        predictor = SlidingWindowPredictor(weights, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-                                           tta=tta, engine_name=engine, progress=False)
-        threshold_used = predictor.check_options(threshold, min_area_m2)
-        _map_scenes(todo, predictor, weights, out_dir, aoi, scheduler, engine, tta, bands, threshold_used,
-                    min_area_m2, block_tiles, progress)
-    done = [s for s in scenes if s.status == "done"]
-    if not done and not any(s.status == "skipped" for s in scenes):
-        if len(scenes) == 1:
-            raise EventError(scenes[0].reason)
-        raise EventError(f"no source could be mapped: {'; '.join(s.reason for s in scenes)}")
-    return _write_event(scenes, done, out_dir, weights, predictor, threshold, options, aoi, scheduler, asset,
-                        batch_size, start)
+    created = not out_dir.exists()
+    try:
+        return _map_event_in(out_dir, sources, weights, aoi, scheduler, asset, tile_size, overlap, batch_size,
+                             threshold, tta, bands, min_area_m2, engine, block_tiles, progress, start)
+    except BaseException:
+        if created:  # a run that wrote nothing leaves no folder behind
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+
+
+def _map_event_in(out_dir, sources, weights, aoi, scheduler, asset, tile_size, overlap, batch_size, threshold, tta,
+                  bands, min_area_m2, engine, block_tiles, progress, start):
+    """`map_event` once its arguments are checked: holds the folder's lock while it maps and writes."""
+    check_writable_folder(out_dir)
+    with OutputLock(out_dir, "inventory"):  # a second run into this folder refuses, naming this one
+        options = {"engine": engine, "tta": bool(tta), "tile_size": tile_size, "overlap": overlap, "threshold": threshold,
+                   "bands": bands, "min_area_m2": min_area_m2, "block_tiles": block_tiles}
+        scenes = []
+        for source in resolve_sources(sources, asset):
+            scene = _Scene(source.id, source.origin, source.uri, source.sensor)
+            scenes.append(scene)
+            if source.error:
+                scene.fail(source.error)
+                continue
+            try:
+                scene.grid_info = _probe(scene, aoi)
+            except GdcldZooError as error:
+                scene.fail(error)
+                continue
+            if scene.status == "pending":
+                scene.info["fingerprint"] = _fingerprint(scene, weights, options, aoi)
+                scene.summary = finished_summary(out_dir, scene.id, scene.info["fingerprint"])
+                if scene.summary is not None:
+                    scene.status, scene.reason = "done", "finished by an earlier run (outputs verified)"
+        todo = [s for s in scenes if s.status == "pending"]
+        predictor = None
+        if todo:
+            predictor = SlidingWindowPredictor(weights, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+                                               tta=tta, engine_name=engine, progress=False)
+            threshold_used = predictor.check_options(threshold, min_area_m2)
+            _map_scenes(todo, predictor, weights, out_dir, aoi, scheduler, engine, tta, bands, threshold_used,
+                        min_area_m2, block_tiles, progress)
+        done = [s for s in scenes if s.status == "done"]
+        if not done and not any(s.status == "skipped" for s in scenes):
+            if len(scenes) == 1:
+                raise EventError(scenes[0].reason)
+            raise EventError(f"no source could be mapped: {'; '.join(s.reason for s in scenes)}")
+        return _write_event(scenes, done, out_dir, weights, predictor, threshold, options, aoi, scheduler, asset,
+                            batch_size, start)
 
 
 def _map_scenes(todo, predictor, weights, out_dir, aoi, scheduler, engine, tta, bands, threshold, min_area_m2,
                 block_tiles, progress):
     """Queue every scene's blocks (a cluster works ahead of the driver) and write each scene."""
     folder = out_dir / BLOCKS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # block sums a killed run left (this run holds the folder's lock)
+    folder.mkdir(parents=True)
     try:
         with block_runner(scheduler, weights, engine, tta, predictor.engine) as runner:
             for scene in todo:

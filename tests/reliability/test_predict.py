@@ -15,7 +15,8 @@ from tests.reliability.bad_files import assert_one_line_error, lock_held_by_anot
 from tests.reliability.models import tiny_run
 from tests.scene.scenes import random_scene, write_scene
 
-OUTPUTS = ["scene_landslides.geojson", "scene_mask.tif", "scene_prob.tif", "scene_summary.json"]
+OUTPUTS = ["inventory.geojson", "inventory.gpkg", "inventory.json",
+           "scene_landslides.geojson", "scene_mask.tif", "scene_prob.tif", "scene_summary.json"]
 
 
 @pytest.fixture(scope="module")
