@@ -57,6 +57,7 @@ def test_augmentation_draws_new_randomness_every_step(tmp_path, datasets):
     assert not np.array_equal(after, keras.ops.convert_to_numpy(seeds))
 
 
+@pytest.mark.backend
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="tf.distribute strategies run on TensorFlow")
 def test_tf_distribute_strategy_is_refused_in_one_line(tmp_path, datasets):
     with pytest.raises(GdcldZooError, match="TensorFlow only") as error:
