@@ -149,10 +149,17 @@ def _run_backend(backend, args, reference):
     """Results of one backend's worker process (and the transformers reference if asked)."""
     command = [sys.executable, __file__, "--worker", *sys.argv[1:]] + (["--reference"] if reference else [])
     env = {**os.environ, "KERAS_BACKEND": backend}
-    process = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+    results = []
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
+        for line in process.stdout:
+            if line.startswith("{"):
+                results.append(json.loads(line))
+                result = results[-1]
+                print(f"  {result['engine']} segformer_{result['variant']} {result['policy']}: {_fmt(result['rates'])}",
+                      flush=True)
     if process.returncode:
         print(f"{backend}: worker failed (exit {process.returncode})", file=sys.stderr)
-    return [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
+    return results
 
 
 def main():
