@@ -1,10 +1,12 @@
-"""Training throughput (images/s) of gdcld_zoo SegFormer vs transformers SegFormer.
+"""Training throughput (images/s) of gdcld_zoo SegFormer on each Keras backend, vs transformers.
 
 For each variant, one training step is what `gdcld-zoo train` runs: forward on
 a (B, S, S, 3) batch, binary cross-entropy from logits at full resolution
 (`gdcld_zoo.losses.BinaryCrossEntropy`), AdamW update. Keras runs its compiled
-`train_on_batch` (XLA where Keras' `jit_compile="auto"` picks it); the
-reference is transformers' `SegformerForSemanticSegmentation` (same
+`train_on_batch` (XLA where Keras' `jit_compile="auto"` picks it: TensorFlow
+and JAX; torch runs eagerly) once per `--backend`, each in its own process
+(`KERAS_BACKEND` is fixed at import), and the results are printed side by side.
+The reference is transformers' `SegformerForSemanticSegmentation` (same
 architecture, `num_labels=1`) in eager PyTorch with logits upsampled
 bilinearly to the input size, `BCEWithLogitsLoss` and `torch.optim.AdamW`.
 With `--mixed-precision` Keras uses the `mixed_float16` policy (loss scaling)
@@ -13,13 +15,16 @@ on a GPU, `mixed_bfloat16` on CPU; torch uses `autocast` with the same dtype
 downloaded. Prints images/s as median (min-max) over `--repeats` timings of
 `--steps` steps each, after `--warmup` steps.
 
-    CUDA_VISIBLE_DEVICES= python benchmarks/train_step.py --variants b0 b4 --batch-size 2
-    python benchmarks/train_step.py --mixed-precision   # on a GPU
+    CUDA_VISIBLE_DEVICES= python benchmarks/train_step.py --backend tensorflow jax torch
+    python benchmarks/train_step.py --backend tensorflow jax torch --size 1024 --mixed-precision   # on a GPU
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -47,13 +52,12 @@ def _fmt(rates):
 
 def keras_rates(name, images, masks, mixed, args):
     import keras
-    import tensorflow as tf
 
     from gdcld_zoo import build_model
     from gdcld_zoo.losses import BinaryCrossEntropy
+    from gdcld_zoo.training.backends import mixed_precision_policy
 
-    gpu = bool(tf.config.list_logical_devices("GPU"))
-    policy = ("mixed_float16" if gpu else "mixed_bfloat16") if mixed else "float32"
+    policy = mixed_precision_policy() if mixed else "float32"
     keras.config.set_dtype_policy(policy)
     try:
         model = build_model(name, input_shape=images.shape[1:])
@@ -62,7 +66,8 @@ def keras_rates(name, images, masks, mixed, args):
             loss=BinaryCrossEntropy(),
             jit_compile=args.jit if args.jit == "auto" else args.jit == "on",
         )
-        x, y = tf.constant(images), tf.constant(masks)
+        x, y = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(masks)
+        # train_on_batch returns the loss as a Python float: every timed step is finished.
         rates = _rates(lambda: model.train_on_batch(x, y), len(images), args.steps, args.repeats, args.warmup)
     finally:
         keras.config.set_dtype_policy("float32")
@@ -112,8 +117,55 @@ def torch_rates(variant, images, masks, mixed, args):
     return rates, f"torch {str(dtype).replace('torch.', '') if dtype else 'float32'}"
 
 
+def _batch(args):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(args.batch_size, args.size, args.size, 3)).astype("float32")
+    masks = (rng.random((args.batch_size, args.size, args.size, 1)) < 0.2).astype("float32")
+    return images, masks
+
+
+def worker(args):
+    """Time every variant on this process's Keras backend; one JSON line per result."""
+    import keras
+
+    from gdcld_zoo.training.backends import gpu_available
+
+    images, masks = _batch(args)
+    where = "GPU" if gpu_available() else f"CPU ({os.cpu_count()} cores)"
+    for variant in args.variants:
+        for mixed in (False, True) if args.mixed_precision else (False,):
+            rates, policy = keras_rates(f"segformer_{variant}", images, masks, mixed, args)
+            result = {"variant": variant, "mixed": mixed, "engine": keras.backend.backend(), "policy": policy}
+            print(json.dumps({**result, "rates": rates, "where": where}), flush=True)
+    if args.reference:
+        for variant in args.variants:
+            for mixed in (False, True) if args.mixed_precision else (False,):
+                rates, label = torch_rates(variant, images, masks, mixed, args)
+                result = {"variant": variant, "mixed": mixed, "engine": "transformers", "policy": label}
+                print(json.dumps({**result, "rates": rates, "where": where}), flush=True)
+
+
+def _run_backend(backend, args, reference):
+    """Results of one backend's worker process (and the transformers reference if asked)."""
+    command = [sys.executable, __file__, "--worker", *sys.argv[1:]] + (["--reference"] if reference else [])
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    results = []
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
+        for line in process.stdout:
+            if line.startswith("{"):
+                results.append(json.loads(line))
+                result = results[-1]
+                print(f"  {result['engine']} segformer_{result['variant']} {result['policy']}: {_fmt(result['rates'])}",
+                      flush=True)
+    if process.returncode:
+        print(f"{backend}: worker failed (exit {process.returncode})", file=sys.stderr)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", nargs="+", default=["tensorflow", "jax", "torch"],
+                        choices=("tensorflow", "jax", "torch"), help="Keras backends, one process each")
     parser.add_argument("--variants", nargs="+", default=["b0", "b4"])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=2)
@@ -123,26 +175,34 @@ def main():
     parser.add_argument("--mixed-precision", action="store_true", help="also time mixed precision")
     parser.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="Keras jit_compile")
     parser.add_argument("--no-torch", action="store_true", help="skip the transformers reference")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args)
 
-    import tensorflow as tf
-
-    devices = tf.config.list_logical_devices("GPU")
-    where = f"GPU {tf.config.experimental.get_device_details(tf.config.list_physical_devices('GPU')[0]).get('device_name', '')}" if devices else f"CPU ({os.cpu_count()} cores)"
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(args.batch_size, args.size, args.size, 3)).astype("float32")
-    masks = (rng.random((args.batch_size, args.size, args.size, 1)) < 0.2).astype("float32")
+    results = []
+    # The transformers reference runs once, in the torch backend's process if there is one
+    # (TensorFlow and JAX reserve most of a GPU's memory for themselves).
+    reference_backend = None if args.no_torch else ("torch" if "torch" in args.backend else args.backend[-1])
+    for backend in args.backend:
+        results += _run_backend(backend, args, backend == reference_backend)
+    engines = [e for e in (*args.backend, "transformers") if any(r["engine"] == e for r in results)]
+    where = results[0]["where"] if results else "?"
     print(f"Training step on {where}: batch {args.batch_size} x {args.size}x{args.size}x3, images/s "
           f"median (min-max) of {args.repeats} x {args.steps} steps after {args.warmup} warm-up steps")
-    print(f"{'model':<14}{'engine':<26}{'images/s':>28}")
+    print(f"{'model':<14}{'precision':<12}" + "".join(f"{e:>24}" for e in engines))
     for variant in args.variants:
-        name = f"segformer_{variant}"
         for mixed in (False, True) if args.mixed_precision else (False,):
-            rates, policy = keras_rates(name, images, masks, mixed, args)
-            print(f"{name:<14}{'keras ' + policy:<26}{_fmt(rates):>28}", flush=True)
-            if not args.no_torch:
-                rates, label = torch_rates(variant, images, masks, mixed, args)
-                print(f"{name:<14}{'transformers ' + label:<26}{_fmt(rates):>28}", flush=True)
+            cells = []
+            for engine in engines:
+                found = [r for r in results if (r["engine"], r["variant"], r["mixed"]) == (engine, variant, mixed)]
+                cells.append(_fmt(found[0]["rates"]) if found else "failed")
+            label = "mixed" if mixed else "float32"
+            print(f"{'segformer_' + variant:<14}{label:<12}" + "".join(f"{c:>24}" for c in cells), flush=True)
+    policies = sorted({f"{r['engine']}: {r['policy']}" for r in results if r["mixed"]})
+    if policies:
+        print("mixed precision: " + ", ".join(policies))
 
 
 if __name__ == "__main__":

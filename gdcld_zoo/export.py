@@ -9,7 +9,10 @@ record travels in the file's `metadata_props` (model, tag, bands,
 normalisation, threshold, tile size, gdcld_zoo version).
 
 Conversion goes through tf2onnx on a `tf.function` that calls the model with
-`training=False` explicitly, so no layer can be traced in training mode.
+`training=False` explicitly, so no layer can be traced in training mode. It
+therefore runs on the TensorFlow backend; a model trained on JAX or torch is
+exported from its saved weights (`gdcld-zoo export RUN_DIR out.onnx` with
+`KERAS_BACKEND=tensorflow`).
 Exporting a model twice gives files that compute bit-identical outputs; the
 bytes themselves can differ, because TensorFlow's grappler constant folding,
 which tf2onnx runs, does not always fold the same constants.
@@ -142,6 +145,13 @@ def export_onnx(
     >>> export_onnx(model, tmp_dir / "tiny.onnx", tile_size=64).name
     'tiny.onnx'
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(
+            f"ONNX export runs on the TensorFlow backend (tf2onnx), not {keras.backend.backend()}: rerun with "
+            "KERAS_BACKEND=tensorflow; weights saved on JAX or torch load there unchanged."
+        )
     import tensorflow as tf
 
     onnx = require("onnx", "onnx")

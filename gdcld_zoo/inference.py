@@ -81,11 +81,14 @@ def predict_tile(model, images, preprocessing=None, batch_size=8):
         )
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be positive, got {batch_size}.")
+    from keras import ops
+
     preprocessing = preprocessing or _model_preprocessing(model)
     height, width = images.shape[1:3]
     inputs = _pad(preprocessing.apply(images), SIZE_MULTIPLE)
+    # convert_to_numpy: a torch output requires grad, np.asarray cannot take it.
     chunks = [
-        np.asarray(model(inputs[start : start + batch_size], training=False), "float32")
+        np.asarray(ops.convert_to_numpy(model(inputs[start : start + batch_size], training=False)), "float32")
         for start in range(0, len(inputs), batch_size)
     ]
     probabilities = logits_to_probabilities(np.concatenate(chunks))[:, :height, :width]

@@ -302,8 +302,9 @@ class ConfusionMatrixMetrics(keras.metrics.Metric):
         return values
 
     def reset_state(self):
-        self.counts_high.assign(ops.zeros_like(self.counts_high))
-        self.counts_low.assign(ops.zeros_like(self.counts_low))
+        # ops.zeros, not ops.zeros_like: JAX cannot take a Keras variable's likeness.
+        for counts in (self.counts_high, self.counts_low):
+            counts.assign(ops.zeros(counts.shape, counts.dtype))
 
     def get_config(self):
         return {

@@ -1,8 +1,12 @@
-"""Shared test setup: quiet TensorFlow and seed every test the same way."""
+"""Shared test setup: quiet TensorFlow, quick JAX compiles, and seed every test the same way."""
 
 import os
 
+from tests.backends import JAX_XLA_FLAGS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("KERAS_BACKEND") == "jax":
+    os.environ.setdefault("XLA_FLAGS", JAX_XLA_FLAGS)
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -184,3 +184,34 @@ def test_a_free_size_export_defaults_to_the_weights_tile_size_as_the_keras_engin
     engine = OnnxEngine(path)
     assert (engine.input_size, engine.tile_size) == (None, 96)
     assert read_onnx_metadata(path)["weights_tile_size"] == 96
+
+
+JAX_TRAIN_SCRIPT = """
+import sys
+import numpy as np
+from gdcld_zoo import load_pretrained, predict_tile
+from gdcld_zoo.cli import main
+root, run_dir, folder = sys.argv[1:]
+flags = ["--data", root, "--out", run_dir, "--epochs", "1", "--batch-size", "2", "--tile-size", "32", "--warmup-steps", "1"]
+assert main(["train", "unet_tiny", *flags]) == 0
+np.save(f"{folder}/jax.npy", predict_tile(load_pretrained(run_dir), np.load(f"{folder}/raw.npy")))
+"""
+
+
+def test_run_trained_on_jax_exports_on_tensorflow_with_onnx_runtime_parity(tmp_path):
+    """The documented path for JAX and torch runs: train there, export the saved weights here."""
+    from gdcld_zoo.cli import main
+    from gdcld_zoo.data import write_synthetic_dataset
+    from gdcld_zoo.export import OnnxEngine
+    from tests.backends import backend_env
+
+    root = write_synthetic_dataset(tmp_path / "data", n_train=4, n_val=2, tile_size=64, seed=0)
+    raw = np.random.default_rng(4).integers(0, 256, (2, 64, 96, 3)).astype("uint8")
+    np.save(tmp_path / "raw.npy", raw)
+    run_dir = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-c", JAX_TRAIN_SCRIPT, str(root), str(run_dir), str(tmp_path)],
+                            env=backend_env("jax"), cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert main(["export", str(run_dir), str(tmp_path / "run.onnx")]) == 0  # checked against Keras on TensorFlow
+    probabilities = OnnxEngine(tmp_path / "run.onnx").predict(raw)
+    np.testing.assert_allclose(probabilities, np.load(tmp_path / "jax.npy")[..., 0], atol=1e-4)

@@ -4,6 +4,7 @@ import doctest
 
 import numpy as np
 import pytest
+from keras import ops
 
 import gdcld_zoo.inference
 from gdcld_zoo import build_model
@@ -24,7 +25,7 @@ def model():
 
 def test_default_rgb_imagenet_preprocessing(model):
     raw = np.random.default_rng(0).integers(0, 256, size=(3, 64, 96, 3)).astype("uint8")
-    expected = sigmoid(np.asarray(model(Preprocessing().apply(raw), training=False)))
+    expected = sigmoid(ops.convert_to_numpy(model(Preprocessing().apply(raw), training=False)))
     got = predict_tile(model, raw, batch_size=2)
     assert got.shape == (3, 64, 96, 1) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -34,7 +35,7 @@ def test_default_rgb_imagenet_preprocessing(model):
 def test_pads_to_multiple_of_32_and_crops_back(model):
     raw = np.random.default_rng(1).integers(0, 256, size=(1, 40, 50, 3)).astype("uint8")
     padded = np.pad(Preprocessing().apply(raw), ((0, 0), (0, 24), (0, 14), (0, 0)), mode="symmetric")
-    expected = sigmoid(np.asarray(model(padded, training=False)))[:, :40, :50]
+    expected = sigmoid(ops.convert_to_numpy(model(padded, training=False)))[:, :40, :50]
     np.testing.assert_allclose(predict_tile(model, raw), expected, atol=1e-5)
     assert predict_tile(model, raw[:, :5, :7]).shape == (1, 5, 7, 1)  # pad wider than the tile
 
@@ -49,7 +50,7 @@ def test_uses_the_weight_records_preprocessing(tmp_path):
     write_run_record(tmp_path, tmp_path / "best.weights.h5", "segformer_tiny", preprocessing=spec)
     loaded = load_pretrained(tmp_path)
     raw = np.random.default_rng(2).integers(0, 10000, size=(1, 32, 32, 4)).astype("uint16")
-    expected = sigmoid(np.asarray(four_band(spec.apply(raw), training=False)))
+    expected = sigmoid(ops.convert_to_numpy(four_band(spec.apply(raw), training=False)))
     np.testing.assert_allclose(predict_tile(loaded, raw), expected, atol=1e-5)
     with pytest.raises(InvalidInputError, match="4 bands"):
         predict_tile(loaded, raw[..., :3])
@@ -58,7 +59,7 @@ def test_uses_the_weight_records_preprocessing(tmp_path):
 def test_two_class_softmax_and_more_classes_refused():
     two = build_model("segformer_tiny", num_classes=2)
     raw = np.zeros((1, 32, 32, 3), "uint8")
-    logits = np.asarray(two(Preprocessing().apply(raw), training=False))
+    logits = ops.convert_to_numpy(two(Preprocessing().apply(raw), training=False))
     expected = np.exp(logits[..., 1:]) / np.exp(logits).sum(-1, keepdims=True)
     np.testing.assert_allclose(predict_tile(two, raw), expected, atol=1e-5)
     with pytest.raises(InvalidInputError, match="1 \\(sigmoid\\) or 2"):

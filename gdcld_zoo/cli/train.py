@@ -107,7 +107,7 @@ def register(subparsers):
     parser.add_argument("--loss", help="bce (default, the paper's), dice, focal or bce_dice")
     parser.add_argument("--patience", type=int, help="early stopping after N epochs without better val mIoU")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPU (bfloat16 on CPU)")
-    parser.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (default: one device)")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy, TensorFlow backend only (default: one device)")
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave out tile pairs that fail validation or reading, with a warning")

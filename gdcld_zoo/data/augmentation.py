@@ -31,8 +31,9 @@ Where it runs: called inside the training step on the batch
 the step, as TorchGeo does with its on-device augmentations. As a DataLayer it
 is also safe inside `tf.data` for any Keras backend, which is what
 `make_dataset(..., augment=True)` does for CPU-only runs. Masks come back as
-float32 in both cases. With the JAX backend inside a jitted step, make the
-layer part of the model (its random seed state is a layer variable).
+float32 in both cases. Inside JAX's jitted (stateless) step its random seed
+state, a layer variable, has to travel through the step's state: `TrainingModel`
+does that.
 
 Example:
 >>> import numpy as np

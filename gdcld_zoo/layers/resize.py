@@ -12,8 +12,10 @@ that also works on dynamic heights and widths:
   backends and a = -0.75 on torch, so its results depend on the backend.
 
 Each axis is resized by a (out, in) weight matrix built from `keras.ops`
-(`arange`, comparisons), so sizes can be symbolic tensors, and the result is the
-same on every backend and equal to PyTorch's to float precision.
+(`arange`, comparisons), so sizes can be symbolic tensors (a TensorFlow graph
+with unknown height and width), and the result is the same on every backend and
+equal to PyTorch's to float precision. Sizes known as Python ints stay Python
+ints: under `jax.jit` every shape is static, and `arange` of a traced size fails.
 """
 
 import keras
@@ -24,7 +26,11 @@ CUBIC_A = -0.75
 
 
 def _as_float(size):
-    return ops.cast(size, "float32")
+    return float(size) if isinstance(size, int) else ops.cast(size, "float32")
+
+
+def _as_int(size):
+    return size if isinstance(size, int) else ops.cast(size, "int32")
 
 
 def _one_hot_rows(indices, in_size):
@@ -77,8 +83,8 @@ def adaptive_average_matrix(out_size, in_size):
     """(out, in) weights of PyTorch's adaptive average pooling along one axis:
     bin i averages inputs floor(i*in/out) .. ceil((i+1)*in/out) - 1."""
     bins = ops.arange(out_size, dtype="int32")
-    in_size = ops.cast(in_size, "int32")
-    out_size = ops.cast(out_size, "int32")
+    in_size = _as_int(in_size)
+    out_size = _as_int(out_size)
     start = ops.floor_divide(bins * in_size, out_size)
     end = ops.floor_divide((bins + 1) * in_size + out_size - 1, out_size)
     grid = ops.arange(in_size, dtype="int32")[None, :]

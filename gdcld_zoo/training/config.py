@@ -67,7 +67,8 @@ class TrainConfig:
         mixed_precision: Compute in float16 on a GPU (bfloat16 on CPU), keep
             float32 variables and logits.
         strategy: `default` (one device), `mirrored` (all local GPUs) or
-            `multi_worker` (`TF_CONFIG` cluster), all `tf.distribute` strategies.
+            `multi_worker` (`TF_CONFIG` cluster), all `tf.distribute` strategies
+            (TensorFlow backend only).
         early_stopping_patience: Stop after this many epochs without a better
             validation mIoU; None never stops early.
         preview_tiles: Validation tiles drawn in each epoch's preview PNG (0: none).

@@ -6,11 +6,12 @@ cross-entropy, with a linear warm-up and polynomial decay as PaddleSeg trains
 SegFormer. PaddleSeg's SegFormer configs use a learning rate of 6e-5 instead:
 the paper's 6e-4 stays the default; set `learning_rate=6e-5` to follow PaddleSeg.
 
-Distribution uses `tf.distribute` (`MirroredStrategy` for the GPUs of one
-machine, `MultiWorkerMirroredStrategy` for a `TF_CONFIG` cluster), mixed
-precision the Keras dtype policy (float16 with loss scaling on a GPU, bfloat16
-on CPU), so training needs the TensorFlow backend; the trained weights load on
-any backend.
+Training runs on the TensorFlow, JAX and torch backends alike, fed by the
+same tf.data pipeline. Distribution uses `tf.distribute` on TensorFlow
+(`MirroredStrategy` for the GPUs of one machine, `MultiWorkerMirroredStrategy`
+for a `TF_CONFIG` cluster; see `gdcld_zoo.training.backends` for the others),
+mixed precision the Keras dtype policy (float16 with loss scaling on a GPU,
+bfloat16 on CPU). The trained weights load on any backend.
 
 Run folder after `train`:
 
@@ -40,6 +41,7 @@ from gdcld_zoo.losses import get_loss
 from gdcld_zoo.metrics import ConfusionMatrixMetrics
 from gdcld_zoo.preprocessing import Preprocessing
 from gdcld_zoo.registry import build_model
+from gdcld_zoo.training.backends import check_strategy, mixed_precision_policy, strategy_scope
 from gdcld_zoo.training.callbacks import (
     BEST_WEIGHTS,
     CHECKPOINT_DIR,
@@ -72,24 +74,6 @@ class ResumeError(GdcldZooError, ValueError):
 
 class TrainingDataError(GdcldZooError):
     """A tile that could not be read in the middle of training."""
-
-
-def make_strategy(name):
-    """The `tf.distribute` strategy for `default`, `mirrored` or `multi_worker`."""
-    import tensorflow as tf
-
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def mixed_precision_policy():
-    """`mixed_float16` where a GPU is visible (tensor cores), else `mixed_bfloat16`."""
-    import tensorflow as tf
-
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
 
 
 def _make_datasets(config, preprocessing):
@@ -288,12 +272,8 @@ def train(config, train_data=None, val_data=None, resume=False, callbacks=(), ve
     Example:
     >>> run_dir = train(TrainConfig("segformer_b0", data="GDCLD", out="runs/b0"))  # doctest: +SKIP
     """
-    if keras.backend.backend() != "tensorflow":
-        raise GdcldZooError(
-            "Training uses tf.data and tf.distribute: set KERAS_BACKEND=tensorflow "
-            f"(current backend: {keras.backend.backend()}). Trained weights load on any backend."
-        )
-    get_loss(config.loss)  # an unknown name fails here, before any data is read
+    get_loss(config.loss)  # an unknown name or a strategy the backend lacks fails here, before any data is read
+    check_strategy(config.strategy)
     run_dir = check_writable_folder(Path(config.out), "run folder")
     if not is_chief():  # only the chief writes the run folder
         return _train(config, run_dir, train_data, val_data, resume, callbacks, verbose)
@@ -319,8 +299,7 @@ def _train(config, run_dir, train_data, val_data, resume, callbacks, verbose):
     if config.mixed_precision:
         keras.config.set_dtype_policy(mixed_precision_policy())
     try:
-        strategy = make_strategy(config.strategy)
-        with strategy.scope():
+        with strategy_scope(config.strategy):
             training_model = build_training_model(config, steps_per_epoch, encoder_weights)
             last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
             if restore:

@@ -1,7 +1,8 @@
 """`TrainingModel`: the segmentation model plus what a training run adds to it.
 
-Keras `fit` is the training engine (with `tf.distribute` for several devices).
-This thin wrapper adds two things a plain model lacks:
+Keras `fit` is the training engine on every backend (with `tf.distribute` for
+several devices on TensorFlow). This thin wrapper adds two things a plain model
+lacks:
 
 - augmentation on the batch inside the training step, so with a GPU the
   random flips, rotations and colour changes run on the GPU after the batch
@@ -51,9 +52,25 @@ class TrainingModel(keras.Model):
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)
 
-    def train_step(self, data):
+    def _augment(self, x, y):
+        augmented = self.augmentation({"images": x, "segmentation_masks": y}, training=True)
+        return augmented["images"], augmented["segmentation_masks"]
+
+    def _augment_stateless(self, state, x, y):
+        """JAX: augment with the variable values in `state`; return the advanced state."""
+        trainable, non_trainable, *rest = state
+        variables = self.non_trainable_variables
+        with keras.StatelessScope(state_mapping=list(zip(variables, non_trainable))) as scope:
+            x, y = self._augment(x, y)
+        non_trainable = [scope.get_current_value(v) for v in variables]
+        return (trainable, non_trainable, *rest), x, y
+
+    def train_step(self, *args):
+        """`train_step(data)` on TensorFlow and torch, `train_step(state, data)` on JAX."""
+        *state, data = args
         x, y = data[0], data[1]
-        if self.augmentation is not None:
-            augmented = self.augmentation({"images": x, "segmentation_masks": y}, training=True)
-            x, y = augmented["images"], augmented["segmentation_masks"]
-        return super().train_step((x, y) + tuple(data[2:]))
+        if self.augmentation is not None and state:
+            state[0], x, y = self._augment_stateless(state[0], x, y)
+        elif self.augmentation is not None:
+            x, y = self._augment(x, y)
+        return super().train_step(*state, (x, y) + tuple(data[2:]))

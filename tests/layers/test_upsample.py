@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 from gdcld_zoo.layers import BilinearUpsample
+from tests.models.model_checks import graph_size_tests
 
 from tests.extras import require
 
@@ -14,19 +15,16 @@ torch = require("torch")
 @pytest.mark.parametrize("factor", [2, 3, 4, 8])
 def test_matches_pytorch_interpolate(factor):
     x = np.random.default_rng(factor).normal(size=(2, 5, 7, 3)).astype("float32")
-    ours = np.asarray(BilinearUpsample(factor)(x))
+    ours = ops.convert_to_numpy(BilinearUpsample(factor)(x))
     reference = torch.nn.functional.interpolate(
         torch.from_numpy(x.transpose(0, 3, 1, 2)), scale_factor=factor, mode="bilinear", align_corners=False
     ).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
-def test_runs_in_a_graph_with_unknown_height_and_width():
-    layer = BilinearUpsample(4)
-    function = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 2), tf.float32)])
-    x = np.random.default_rng(0).normal(size=(1, 3, 6, 2)).astype("float32")
-    np.testing.assert_allclose(function(x).numpy(), np.asarray(layer(x)), atol=1e-6)
-    assert function(x).shape == (1, 12, 24, 2)
+test_tf_function_with_unknown_sizes_matches_eager, test_jax_jit_retraced_per_size_matches_eager = graph_size_tests(
+    lambda: BilinearUpsample(4), ((1, 3, 6, 2), (2, 5, 4, 2)), atol=1e-6
+)
 
 
 def test_factor_must_be_a_positive_integer():

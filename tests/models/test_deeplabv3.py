@@ -7,13 +7,14 @@ import pytest
 from gdcld_zoo import build_model, get_model_spec
 from gdcld_zoo.models.deeplabv3 import SpatialBroadcast
 from gdcld_zoo.models.resnet import ResNetEncoder
-from tests.models.model_checks import check_model_contract, check_param_count
+from tests.models.model_checks import check_model_contract, check_param_count, graph_size_tests
 
 # PaddleSeg's DeepLabV3(ResNet50_vd, output_stride=8, multi_grid=(1, 2, 4),
 # aspp_ratios=(1, 12, 24, 36)) with num_classes=1.
 PADDLESEG_PARAMS = 39_063_905
 
 
+@pytest.mark.backend
 def test_contract(tmp_path):
     check_model_contract("deeplabv3_tiny", tmp_path)
 
@@ -74,11 +75,6 @@ def test_full_size_builds_for_paper_tiles(size):
     keras.backend.clear_session()
 
 
-def test_runs_in_a_graph_with_unknown_height_and_width():
-    import tensorflow as tf
-
-    model = build_model("deeplabv3_tiny")
-    graph = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, None, None, 3))])
-    for shape in ((1, 64, 96, 3), (2, 32, 32, 3)):
-        images = np.random.default_rng(0).normal(size=shape).astype("float32")
-        np.testing.assert_allclose(np.asarray(graph(images)), np.asarray(model(images)), atol=1e-5)
+test_tf_function_with_unknown_sizes_matches_eager, test_jax_jit_retraced_per_size_matches_eager = graph_size_tests(
+    lambda: build_model("deeplabv3_tiny"), ((1, 64, 96, 3), (2, 32, 32, 3)), atol=1e-5
+)

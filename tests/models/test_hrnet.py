@@ -14,6 +14,7 @@ from tests.models.model_checks import check_model_contract, check_param_count, t
 PAPER_PARAMS = 65_846_401
 
 
+@pytest.mark.backend
 def test_contract(tmp_path):
     check_model_contract("hrnet_tiny", tmp_path)
 

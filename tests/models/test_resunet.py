@@ -12,6 +12,7 @@ from tests.models.model_checks import check_model_contract, check_param_count, t
 TARGET_PARAMS = 32_500_000
 
 
+@pytest.mark.backend
 def test_contract(tmp_path):
     check_model_contract("resunet_tiny", tmp_path)
 

@@ -8,6 +8,7 @@ from gdcld_zoo.models.segformer import MIT_VARIANTS, MixTransformerEncoder
 from tests.models.model_checks import check_model_contract, check_param_count
 
 
+@pytest.mark.backend
 def test_contract(tmp_path):
     check_model_contract("segformer_tiny", tmp_path)
 

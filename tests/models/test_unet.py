@@ -11,6 +11,7 @@ from tests.models.model_checks import check_model_contract, check_param_count, t
 PADDLESEG_PARAMS = 13_395_841
 
 
+@pytest.mark.backend
 def test_contract(tmp_path):
     check_model_contract("unet_tiny", tmp_path)
 

@@ -6,9 +6,10 @@ import pytest
 
 from gdcld_zoo import build_model
 from gdcld_zoo.models.vit import ViTEncoder
-from tests.models.model_checks import check_model_contract, check_param_count, trainable_param_count
+from tests.models.model_checks import check_model_contract, check_param_count, graph_size_tests, trainable_param_count
 
 
+@pytest.mark.backend
 def test_contract(tmp_path):
     check_model_contract("upernet_vit_tiny", tmp_path)
 
@@ -81,11 +82,7 @@ def test_docstring_examples_run():
         assert result.attempted >= 2
 
 
-def test_graph_with_unknown_sizes_matches_eager():
-    """Position embeddings and pyramid pooling follow sizes known only in the graph."""
-    tf = pytest.importorskip("tensorflow")
-    model = build_model("upernet_vit_tiny")
-    graph = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, None, None, 3))])
-    for size in ((96, 160), (64, 64)):
-        images = np.random.default_rng(0).normal(size=(1, *size, 3)).astype("float32")
-        np.testing.assert_allclose(np.asarray(graph(images)), np.asarray(model(images)), atol=1e-4)
+# Position embeddings and pyramid pooling follow sizes known only in the graph.
+test_tf_function_with_unknown_sizes_matches_eager, test_jax_jit_retraced_per_size_matches_eager = graph_size_tests(
+    lambda: build_model("upernet_vit_tiny"), ((1, 96, 160, 3), (1, 64, 64, 3)), atol=1e-4
+)
