@@ -84,10 +84,12 @@ def one_line_messages(prog, verbose):
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+    formatwarning = warnings.formatwarning  # catch_warnings restores filters and showwarning, not this
     with warnings.catch_warnings():
         warnings.formatwarning = one_line
         try:
             yield
         finally:
+            warnings.formatwarning = formatwarning
             root.removeHandler(handler)
             root.setLevel(level)

@@ -44,3 +44,13 @@ def test_a_users_own_tensorflow_log_level_is_kept():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "0"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["0", "False"]
+
+
+def test_warnings_outside_the_block_keep_pythons_format():
+    import warnings
+
+    from gdcld_zoo.cli.console import one_line_messages
+
+    with one_line_messages("gdcld-zoo predict", False):
+        pass
+    assert "gdcld-zoo" not in warnings.formatwarning("plain", UserWarning, "f.py", 1)
