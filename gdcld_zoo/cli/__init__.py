@@ -30,9 +30,9 @@ _OS_ADVICE = {
 
 # Modules with a `register(subparsers)` function, one per subcommand.
 _COMMAND_MODULES = ["gdcld_zoo.cli.models", "gdcld_zoo.cli.weights", "gdcld_zoo.cli.data", "gdcld_zoo.cli.predict", "gdcld_zoo.cli.train", "gdcld_zoo.cli.evaluate", "gdcld_zoo.cli.export", "gdcld_zoo.cli.demo"]
-# Subcommands that load a model: TensorFlow is imported quietly before they run
+# Subcommands that build or load a model: TensorFlow is imported quietly before they run
 # (`predict` does it itself, after checking its inputs).
-_TENSORFLOW_COMMANDS = {"train", "evaluate", "export", "demo"}
+_TENSORFLOW_COMMANDS = {"gdcld-zoo " + c for c in ("train", "evaluate", "export", "demo", "models", "weights add")}
 VERBOSE_HELP = "show TensorFlow's log lines and where each warning comes from"
 DEBUG_HELP = "on an error, show the full Python traceback"
 
@@ -155,7 +155,7 @@ def main(argv=None):
     """Entry point: run a subcommand; every error prints one line (a traceback with --debug) and exits 2."""
     args = build_parser().parse_args(argv)
     name = command_name(args)
-    if args.command in _TENSORFLOW_COMMANDS:
+    if name in _TENSORFLOW_COMMANDS:
         quiet_tensorflow(args.verbose)
     try:
         with one_line_messages(name, args.verbose):

@@ -73,6 +73,12 @@ def run_cli(args, env=None, **kwargs):
                           timeout=300, **kwargs)
 
 
+def test_the_model_table_prints_no_tensorflow_log_line():
+    result = run_cli(["models"])
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "segformer_b4" in result.stdout
+
+
 def test_the_demo_prints_no_tensorflow_log_line(tmp_path):
     result = run_cli(["demo", "--size", "64", "--out", str(tmp_path / "demo"), "--quiet"],
                      env={"GDCLD_ZOO_HOME": str(tmp_path / "home"), "GDCLD_ZOO_OFFLINE": "1"})
