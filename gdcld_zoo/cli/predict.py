@@ -2,16 +2,9 @@
 
 import logging
 import sys
-from pathlib import Path
 
 from gdcld_zoo.cli import positive_int
 from gdcld_zoo.cli.console import quiet_tensorflow
-
-
-def _is_raster_file(source):
-    """A source that names one local raster (not a URL, folder, STAC JSON or GDAL /vsi path)."""
-    return not ("://" in source or source.startswith("/vsi") or source.lower().endswith(".json")
-                or Path(source).is_dir())
 
 
 def _map(args, sources):
@@ -33,7 +26,10 @@ def run_predict(args):
 
     # Weights, settings and local rasters are checked before the model loads (all problems at once);
     # URLs, folders and STAC items are resolved by map_event, also before the model loads.
-    problems, bad = preflight(args.weights, [s for s in args.scenes if _is_raster_file(s)], args.engine,
+    from gdcld_zoo.event.sources import source_kind
+
+    local = [s for s in args.scenes if source_kind(s) in ("file", "missing")]
+    problems, bad = preflight(args.weights, local, args.engine,
                               args.tile_size, args.overlap, args.bands)
     sources = [source for source in args.scenes if source not in bad]
     if len(problems) == len(bad) and sources:  # the run goes ahead: its folder must be writable too

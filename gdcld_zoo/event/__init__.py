@@ -11,7 +11,8 @@ Needs the `event` extra (shapely, pyogrio, pystac); clusters the `distributed` e
 from gdcld_zoo.event.aoi import AreaOfInterest
 from gdcld_zoo.event.inventory import Inventory, build_inventory, write_inventory
 from gdcld_zoo.event.mapping import EventResult, format_event_summary, map_event
-from gdcld_zoo.event.sources import EventError, EventSource, MissingExtraError, resolve_sources
+from gdcld_zoo.errors import MissingExtraError
+from gdcld_zoo.event.sources import EventError, EventSource, resolve_sources, source_kind
 
 __all__ = [
     "AreaOfInterest",
@@ -24,5 +25,6 @@ __all__ = [
     "format_event_summary",
     "map_event",
     "resolve_sources",
+    "source_kind",
     "write_inventory",
 ]

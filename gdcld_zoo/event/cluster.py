@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 
 from gdcld_zoo.event.blocks import predict_block
-from gdcld_zoo.event.sources import EventError, require
+from gdcld_zoo.event.sources import EventError
+from gdcld_zoo.lazy_imports import require
 
 # Blocks submitted ahead of the one the driver waits for, per worker.
 BLOCKS_AHEAD_PER_WORKER = 4
@@ -108,7 +109,7 @@ def block_runner(scheduler, weights, engine_name="keras", tta=False, engine=None
     if kind is None:
         yield InProcess(engine)
         return
-    (distributed,) = require("distributed", "distributed")
+    distributed = require("distributed", "distributed")
     with contextlib.ExitStack() as stack:
         if kind[0] == "processes":
             cluster = stack.enter_context(distributed.LocalCluster(

@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from gdcld_zoo.errors import GdcldZooError
+from gdcld_zoo.lazy_imports import require
 from gdcld_zoo.scene.inputs import LABEL_SUFFIX, RASTER_SUFFIXES
 
 DEFAULT_ASSET = "visual"
@@ -39,24 +40,6 @@ _VSI_PREFIXES = {"http": "/vsicurl/", "https": "/vsicurl/", "s3": "/vsis3/", "gs
 
 class EventError(GdcldZooError):
     """An event run that cannot start: no usable source, bad AOI or scheduler."""
-
-
-class MissingExtraError(GdcldZooError):
-    """A feature whose optional dependencies are not installed."""
-
-    def __init__(self, extra, error):
-        super().__init__(f"this needs the {extra!r} extra ({error}); install it with "
-                         f'pip install "gdcld-zoo[{extra}]".')
-
-
-def require(extra, *modules):
-    """Import `modules` (names) or raise `MissingExtraError` naming the extra to install."""
-    import importlib
-
-    try:
-        return [importlib.import_module(name) for name in modules]
-    except ImportError as error:
-        raise MissingExtraError(extra, error) from None
 
 
 @dataclasses.dataclass
@@ -104,23 +87,47 @@ def resolve_sources(specs, asset=DEFAULT_ASSET):
     found = []
     for spec in specs:
         spec = str(spec)
-        if spec.lower().split("?")[0].endswith(".json"):
+        kind = source_kind(spec)
+        if kind == "stac":
             found.extend(_stac_sources(spec, asset))
-        elif is_url(spec):
+        elif kind == "url":
             found.append(EventSource(_stem(spec), spec, gdal_path(spec)))
-        elif Path(spec).is_dir():
+        elif kind == "gdal":
+            found.append(EventSource(_stem(spec), spec, spec))
+        elif kind == "folder":
             rasters = sorted(p for p in Path(spec).iterdir() if p.is_file() and not p.name.startswith(".")
                              and p.suffix.lower() in RASTER_SUFFIXES and not p.stem.endswith(LABEL_SUFFIX))
             if not rasters:
                 found.append(EventSource(_stem(spec), spec, error=f"{spec}: folder without raster files "
                                          f"({', '.join(RASTER_SUFFIXES)})."))
             found.extend(EventSource(p.stem, str(p), gdal_path(p)) for p in rasters)
-        elif not Path(spec).exists():
+        elif kind == "missing":
             found.append(EventSource(_stem(spec), spec, error=f"{spec}: no such file or folder."))
         else:
             found.append(EventSource(Path(spec).stem, spec, gdal_path(spec)))
     _make_ids_unique(found)
     return found
+
+
+def source_kind(spec):
+    """What a source names: `"stac"` (a `.json` file or URL), `"url"`, `"gdal"` (a `/vsi...` path,
+    opened as is), `"folder"`, `"missing"` or `"file"` (a local raster).
+
+    The one classification the CLI's checks and `resolve_sources` share.
+
+    Example:
+    >>> [source_kind(s) for s in ["items.json", "s3://b/c.tif", "/vsizip/a.zip/b.tif", "/no/such.tif"]]
+    ['stac', 'url', 'gdal', 'missing']
+    """
+    spec = str(spec)
+    if spec.lower().split("?")[0].endswith(".json"):
+        return "stac"
+    if is_url(spec):
+        return "url"
+    if spec.startswith("/vsi"):
+        return "gdal"
+    path = Path(spec)
+    return "folder" if path.is_dir() else "file" if path.exists() else "missing"
 
 
 def _make_ids_unique(sources):
@@ -134,7 +141,7 @@ def _make_ids_unique(sources):
 
 def _stac_sources(href, asset):
     """Scenes of a STAC Item or ItemCollection file or URL."""
-    (pystac,) = require("stac", "pystac")
+    pystac = require("pystac", "stac")
     try:
         data = pystac.StacIO.default().read_json(href)
     except Exception as error:  # pystac wraps HTTP errors in a bare Exception; bad JSON is a ValueError

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from gdcld_zoo.event import sources
-from gdcld_zoo.event.sources import MissingExtraError, require, resolve_sources
+from gdcld_zoo.errors import MissingExtraError
+from gdcld_zoo.event.sources import resolve_sources, source_kind
 from tests.event.event_scenes import stac_item
 
 
@@ -68,6 +69,13 @@ def test_stac_item_over_http_points_at_vsicurl(event):
 def test_missing_extra_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pystac", None)
     with pytest.raises(MissingExtraError, match=r'pip install "gdcld-zoo\[stac\]"'):
-        require("stac", "pystac")
-    with pytest.raises(MissingExtraError, match="stac"):
         sources._stac_sources("item.json", "visual")
+
+
+def test_gdal_virtual_paths_are_opened_as_typed(tmp_path):
+    scene = tmp_path / "a.tif"
+    scene.write_bytes(b"x")
+    spec = f"/vsizip/{tmp_path / 'scenes.zip'}/a.tif"
+    source, = resolve_sources([spec])
+    assert (source.id, source.uri, source.error) == ("a", spec, None)
+    assert [source_kind(s) for s in (spec, tmp_path, scene, tmp_path / "b.tif")] == ["gdal", "folder", "file", "missing"]
