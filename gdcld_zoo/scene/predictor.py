@@ -97,7 +97,9 @@ def read_tile(dataset, grid, bands, row, col, check_mask):
     """Raw pixels (tile, tile, bands) and validity (tile, tile) of the tile at scene (`row`, `col`).
 
     Parts of the tile outside the scene are filled by mirror reflection (`reflect_index`);
-    without `check_mask` every pixel is valid.
+    without `check_mask` every pixel is valid. In float scenes a pixel with a NaN or
+    infinite band is nodata whatever the file declares: it is set to 0 before the model
+    sees it (a NaN would spread through every convolution to its valid neighbours).
     """
     rows = reflect_index(np.arange(row, row + grid.tile), grid.height)
     cols = reflect_index(np.arange(col, col + grid.tile), grid.width)
@@ -111,6 +113,11 @@ def read_tile(dataset, grid, bands, row, col, check_mask):
         valid = pick(dataset.dataset_mask(window=window)) > 0
     else:
         valid = np.ones((grid.tile, grid.tile), bool)
+    if np.issubdtype(raw.dtype, np.floating):
+        finite = np.isfinite(raw).all(axis=-1)
+        if not finite.all():
+            raw = np.where(finite[..., None], raw, 0).astype(raw.dtype)
+            valid = valid & finite
     return raw, valid
 
 

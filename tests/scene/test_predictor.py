@@ -83,6 +83,26 @@ def test_nodata_pixels_are_excluded_and_written_as_nodata(tmp_path):
     assert summary["n_tiles_skipped_nodata"] > 0  # all-nodata tiles never reach the model
 
 
+def test_nan_pixels_of_a_float_scene_without_nodata_are_nodata_and_do_not_spread(tmp_path):
+    from gdcld_zoo.preprocessing import Preprocessing
+
+    class FloatConvEngine(ConvEngine):
+        preprocessing = Preprocessing(dtype="float32")
+
+    scene = random_scene(96, 128).astype("float32")
+    scene[:, 40:50, 60:70] = np.nan  # a cloud-masked patch, the file declares no nodata
+    scene[1, 0:5, 0:5] = np.inf
+    path = write_scene(tmp_path / "float.tif", scene)
+    result = predict_scene(FloatConvEngine(), path, tmp_path / "out", tile_size=64, overlap=16, progress=False)
+    with rasterio.open(result.outputs["prob.tif"]) as prob:
+        p = prob.read(1)
+    invalid = ~np.isfinite(scene).all(axis=0)
+    assert (p[invalid] == 255).all() and (p[~invalid] <= 254).all()
+    assert result.summary["valid_pixels"] == int((~invalid).sum())
+    # Neighbours of the patch see it as zeros (the box filter's padding), never NaN.
+    assert p[38, 65] <= 254 and p[51, 65] <= 254
+
+
 def test_alpha_band_masks_pixels_and_colour_interpretation_picks_rgb(tmp_path):
     rgb = random_scene(100, 120)
     alpha = np.full((1, 100, 120), 255, "uint8")
