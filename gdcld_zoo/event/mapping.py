@@ -108,9 +108,25 @@ def _weights_name(weights):
     return getattr(weights, "tag", None) or getattr(weights, "name", None) or type(weights).__name__
 
 
+def file_identity(path):
+    """Size and modification time of a local file, or of every file in a folder (recursively,
+    dot-files skipped); None for what is not a local path (a tag, a URL, a model object).
+
+    Part of the restart fingerprint, so weights retrained into the same run folder or a scene
+    file replaced under the same name are mapped again, not taken from the earlier run.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.path.exists(path):
+        return None
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")) if path.is_dir() else [path]
+    return [(str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in files]
+
+
 def _fingerprint(scene, weights, options, aoi):
     """Digest of everything that decides a scene's outputs (restart check)."""
-    key = {"uri": scene.uri, "weights": _weights_name(weights), "aoi": aoi.digest if aoi else None, **options}
+    key = {"uri": scene.uri, "scene_file": file_identity(scene.uri), "weights": _weights_name(weights),
+           "weights_files": file_identity(weights), "aoi": aoi.digest if aoi else None, **options}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

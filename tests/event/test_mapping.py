@@ -159,6 +159,38 @@ def test_a_killed_run_restarts_with_the_scenes_it_did_not_finish(event, tmp_path
     assert changed.calls == first.calls
 
 
+def test_a_scene_file_replaced_under_its_name_is_mapped_again(event, tmp_path):
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    scene = folder / "A.tif"
+    scene.write_bytes(event["A"].read_bytes())
+    out = tmp_path / "out"
+    first = PixelEngine()
+    map_event(first, [scene], out, progress=False)
+    again = PixelEngine()
+    map_event(again, [scene], out, progress=False)
+    assert again.calls == 0
+    scene.write_bytes(event["A"].read_bytes())  # a new download of the same scene: same name, new file
+    os.utime(scene, ns=(os.stat(scene).st_atime_ns, os.stat(scene).st_mtime_ns + 10**9))
+    redone = PixelEngine()
+    map_event(redone, [scene], out, progress=False)
+    assert redone.calls == first.calls
+
+
+def test_weights_files_enter_the_restart_fingerprint(tmp_path):
+    from gdcld_zoo.event.mapping import file_identity
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "best.weights.h5").write_bytes(b"epoch 10")
+    (run_dir / ".lock").write_bytes(b"1234")
+    before = file_identity(run_dir)
+    assert [name for name, _, _ in before] == ["best.weights.h5"]
+    (run_dir / "best.weights.h5").write_bytes(b"epoch 20 weights")  # retrained into the same folder
+    assert file_identity(run_dir) != before
+    assert file_identity("demo") is None and file_identity(PixelEngine()) is None
+
+
 def write_aoi(path, utm_box, crs="EPSG:3857"):
     polygon = reproject(shapely.segmentize(shapely.box(*utm_box), 5.0), "EPSG:32647", crs)
     pyogrio.raw.write(path, shapely.to_wkb(np.array([polygon], dtype=object)), [np.array([1])], ["id"],
