@@ -259,7 +259,7 @@ def pick_scene(data_folder):
     label_upload = st.sidebar.file_uploader("Label GeoTIFF (optional: 1 landslide, 0 background)",
                                             key="label_upload")
     if upload is None:
-        st.info("Upload a GeoTIFF scene in the sidebar.")
+        st.info("Upload a GeoTIFF scene, or an inventory.gpkg of an event, in the sidebar.")
         return None
     folder = work_dir() / "uploads"
     if upload.name.lower().endswith(".gpkg"):
