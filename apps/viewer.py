@@ -5,6 +5,11 @@ Run:
     streamlit run apps/viewer.py -- --data /scenes    # also scenes and predict results from a folder
     streamlit run apps/viewer.py -- --basemap OpenStreetMap   # start with an online basemap
 
+An event's `inventory.gpkg` (from the data folder, or uploaded) opens as its
+landslide polygons on the map, with counts, areas and per-scene counts, and each
+scene of the event opens like a single `predict` result. A result whose scene is
+not in the data folder shows its probability, mask and polygons without it.
+
 The page runs `gdcld_zoo.scene` whole-scene inference with the chosen weights
 (or opens what `gdcld-zoo predict` wrote in the data folder) and shows an
 interactive map (folium/Leaflet: the scene in its place on Earth, probability,
@@ -23,6 +28,7 @@ data folder when `--data` is not given; files go to `$GDCLD_ZOO_HOME/viewer/`.
 """
 
 import argparse
+import collections
 import hashlib
 import json
 import os
@@ -40,6 +46,7 @@ from gdcld_zoo.cli.console import quiet_tensorflow
 quiet_tensorflow(verbose=False)  # TensorFlow's start-up lines stay out of the terminal running streamlit
 from gdcld_zoo.demo import DEMO_NOTE, DEMO_TAG  # noqa: E402
 from gdcld_zoo.errors import GdcldZooError, MissingExtraError  # noqa: E402
+from gdcld_zoo.event.inventory import read_inventory  # noqa: E402
 from gdcld_zoo.scene import D4Engine, SlidingWindowPredictor, make_engine  # noqa: E402
 from gdcld_zoo.scene import inputs, overview, webmap  # noqa: E402
 from gdcld_zoo.scene.source import check_bands_argument  # noqa: E402
@@ -50,6 +57,9 @@ TILE_SIZES = (128, 256, 384, 512, 768, 1024, 1536, 2048)
 ZOOMS = (1, 2, 4, 8, 16, 32, 64)
 LARGEST_ROWS = 10
 BAD_INPUT = (GdcldZooError, RasterioError, OSError)
+EVENT_WHOLE = "(the whole event: inventory)"
+# An inventory GeoPackage chosen in the sidebar, with the data folder's results beside it (the event's scenes).
+InventoryChoice = collections.namedtuple("InventoryChoice", "path name scenes")
 METRICS = (("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"), ("IoU", "iou"), ("mIoU", "miou"))
 
 
@@ -135,6 +145,12 @@ def polygon_layer(geojson_path, prob_path, prob_stamp):
     return data
 
 
+@st.cache_data(show_spinner="Reading the inventory...", max_entries=16)
+def inventory_at(path, stamp):
+    """The inventory's polygons (EPSG:4326) and attributes; see `gdcld_zoo.event.inventory.read_inventory`."""
+    return read_inventory(path)
+
+
 @st.cache_data(show_spinner="Comparing with the label...", max_entries=64)
 def metrics_at(prob_path, stamp, label_path, label_stamp, threshold):
     return overview.threshold_metrics(prob_path, label_path, threshold)
@@ -181,27 +197,42 @@ def pick_weights():
     return records[tags.index(tag)]
 
 
-def pick_result(data_folder):
-    """A `gdcld-zoo predict` output in the data folder: (scene, label, name, run) as `pick_scene`."""
-    name = st.sidebar.selectbox("Result (summary JSON)", data_folder.results())
-    summary_path = data_folder.resolve(name)
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    run = {"outputs": {kind: str(data_folder.resolve(summary_path.parent.relative_to(data_folder.root) / file))
-                       for kind, file in summary["outputs"].items()}, "summary": summary}
+def pick_result(data_folder, name):
+    """A `gdcld-zoo predict` output (its summary JSON `name`) in the data folder: (scene, label, name, run)
+    as `pick_scene`; the scene is None when it is not in the data folder."""
+    run = data_folder.result(name)
+    summary = run["summary"]
     stem = Path(summary["scene"]).name
     candidates = [n for n in data_folder.scenes() if Path(n).name == stem]
-    if not candidates:
-        raise inputs.SceneError(f"The scene of {name}, {stem}, is not in the data folder {data_folder.root}; "
-                                "copy it there to see the result over it.")
-    label = data_folder.label_for(candidates[0])
     st.sidebar.caption(f"Made by `gdcld-zoo predict` with {summary['model_tag']}; the model does not run here.")
+    if not candidates:
+        st.sidebar.info(f"The scene {stem} is not in the data folder: the map shows the result without it; "
+                        "copy the scene there to see it under the result.")
+        return None, None, name, run
+    label = data_folder.label_for(candidates[0])
     return (data_folder.resolve(candidates[0]), data_folder.resolve(label) if label else None, candidates[0], run)
 
 
+def pick_output(data_folder):
+    """A result of `gdcld-zoo predict` in the data folder: an event's `inventory.gpkg` (an `InventoryChoice`,
+    or one of its scenes) or a scene's summary JSON, as `pick_scene`."""
+    name = st.sidebar.selectbox("Result (inventory or summary JSON)",
+                                data_folder.inventories() + data_folder.results())
+    if not name.endswith(".gpkg"):
+        return pick_result(data_folder, name)
+    scenes = data_folder.results_beside(name)
+    if scenes:
+        scene = st.sidebar.selectbox("Scene of the event", [EVENT_WHOLE] + scenes,
+                                     help="Open one scene's probability, mask and polygons.")
+        if scene != EVENT_WHOLE:
+            return pick_result(data_folder, scene)
+    return InventoryChoice(data_folder.resolve(name), name, len(scenes))
+
+
 def pick_scene(data_folder):
-    """Sidebar scene choice: (scene path, label path or None, display name, finished run or None);
-    None when nothing is chosen yet."""
-    results = ["Predict results"] if data_folder and data_folder.results() else []
+    """Sidebar scene choice: (scene path or None, label path or None, display name, finished run or None),
+    an `InventoryChoice`, or None when nothing is chosen yet."""
+    results = ["Predict results"] if data_folder and (data_folder.results() or data_folder.inventories()) else []
     sources = ["Demo scene"] + (["Data folder"] if data_folder else []) + results + ["Upload"]
     source = st.sidebar.radio("Scene", sources, horizontal=True)
     if source == "Demo scene":
@@ -209,7 +240,7 @@ def pick_scene(data_folder):
         st.sidebar.caption("A synthetic scene with its label (gdcld_zoo.data.synthetic).")
         return scene, label, "demo scene", None
     if source == "Predict results":
-        return pick_result(data_folder)
+        return pick_output(data_folder)
     if source == "Data folder":
         scenes = data_folder.scenes()
         if not scenes:
@@ -223,13 +254,17 @@ def pick_scene(data_folder):
         label = data_folder.resolve(label_name) if label_name != labels[0] else None
         return scene, label, name, None
     limit_mb = inputs.MAX_UPLOAD_BYTES / 1024**2
-    upload = st.sidebar.file_uploader(f"Scene GeoTIFF (up to {limit_mb:.0f} MB)", key="scene_upload")
+    upload = st.sidebar.file_uploader(f"Scene GeoTIFF or inventory.gpkg (up to {limit_mb:.0f} MB)",
+                                      key="scene_upload")
     label_upload = st.sidebar.file_uploader("Label GeoTIFF (optional: 1 landslide, 0 background)",
                                             key="label_upload")
     if upload is None:
-        st.info("Upload a GeoTIFF scene in the sidebar.")
+        st.info("Upload a GeoTIFF scene, or an inventory.gpkg of an event, in the sidebar.")
         return None
     folder = work_dir() / "uploads"
+    if upload.name.lower().endswith(".gpkg"):
+        return InventoryChoice(inputs.save_upload(upload.name, upload.getvalue(), folder, check=read_inventory),
+                               upload.name, 0)
     scene = inputs.save_upload(upload.name, upload.getvalue(), folder)
     label = None
     if label_upload is not None:
@@ -357,7 +392,7 @@ def show_map(run, threshold, min_area, opacity, basemap, scene, stamp, label, fo
     try:
         from streamlit_folium import st_folium
 
-        layers, bounds = map_layers(prob_path, file_stamp(prob_path), threshold, opacity, str(scene), stamp,
+        layers, bounds = map_layers(prob_path, file_stamp(prob_path), threshold, opacity, scene and str(scene), stamp,
                                     tuple(run["summary"]["bands"]), str(label) if label else None,
                                     file_stamp(label) if label else None)
         polygons = polygon_layer(str(found["landslides"]), prob_path, file_stamp(prob_path))
@@ -393,16 +428,22 @@ def main():
         return
     if chosen is None:
         return
+    if isinstance(chosen, InventoryChoice):
+        try:
+            show_inventory(chosen, args.basemap)
+        except BAD_INPUT as error:
+            show_error(error)
+        return
     scene, label, name, run = chosen
-    stamp = file_stamp(scene)
-    try:
-        info = inputs.scene_info(scene)
+    try:  # without its scene, a result is drawn on its probability map's grid
+        stamp = file_stamp(scene if scene else run["outputs"]["prob.tif"])
+        info = inputs.scene_info(scene if scene else run["outputs"]["prob.tif"])
     except BAD_INPUT as error:
         show_error(error)
         return
     res = f", {info['resolution'][0]:g} {'m' if info['crs'] else 'units'}/px" if info["crs"] else ""
-    st.caption(f"**{name}**: {info['width']} x {info['height']} px, {info['bands']} band(s) "
-               f"({', '.join(info['dtypes'])}), {info['crs'] or 'no CRS'}{res}")
+    what = f"{info['bands']} band(s) ({', '.join(info['dtypes'])})" if scene else "scene not in the data folder"
+    st.caption(f"**{name}**: {info['width']} x {info['height']} px, {what}, {info['crs'] or 'no CRS'}{res}")
     if record is None and run is None:
         st.warning("No weights are registered, so there is nothing to run. Register weights with "
                    "`gdcld-zoo weights add FILE --tag TAG --model MODEL` (or train a model with "
@@ -437,12 +478,12 @@ def main():
     window = overview.zoom_window(info["height"], info["width"], zoom, centre)
     key = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
     display = tuple(summary["bands"])
-    image = picture("image", str(scene), stamp, key, overview.MAX_SIDE, display)
     codes, valid = picture("prob", prob_path, prob_stamp, key, overview.MAX_SIDE)
+    image = picture("image", str(scene), stamp, key, overview.MAX_SIDE, display) if scene else None
     selected = valid & (codes >= overview.threshold_code(threshold))
-    if zoom > 1:
+    if zoom > 1 and scene:
         locator(scene, stamp, info, window, display)
-    scale = image.shape[1] / key[2]
+    scale = codes.shape[1] / key[2]
     where = (f"window rows {key[1]}-{key[1] + key[3]}, columns {key[0]}-{key[0] + key[2]}" if zoom > 1
              else "whole scene")
     st.caption(f"{summary['model_tag']} · tiles {summary['tile_size']} px, overlap {summary['overlap']} px"
@@ -463,6 +504,51 @@ def main():
     downloads(found, run, threshold)
 
 
+def show_inventory(chosen, basemap):
+    """An event's landslide inventory: its polygons on the map, counts, areas and landslides per scene."""
+    inventory = inventory_at(str(chosen.path), file_stamp(chosen.path))
+    st.sidebar.subheader("Display")
+    min_area = st.sidebar.number_input("Minimum landslide area (m²)", 0.0, value=0.0, step=10.0,
+                                       key="inventory_min_area", help="Show only landslides at least this large.")
+    basemap = st.sidebar.selectbox("Basemap", list(webmap.BASEMAPS), list(webmap.BASEMAPS).index(basemap),
+                                   key="inventory_basemap",
+                                   help="Online tiles under the map; without internet only the polygons show.")
+    shown = inventory.at_least(min_area)
+    scenes = f", {chosen.scenes} scene(s) of the event in the data folder" if chosen.scenes else ""
+    st.caption(f"**{chosen.name}**: landslide inventory, {len(inventory.records)} landslide(s){scenes}")
+    st.subheader("Landslides")
+    cols = st.columns(4)
+    cols[0].metric("Landslides", f"{len(shown.records)}")
+    cols[1].metric("Total area", webmap.format_area(shown.area_m2))
+    cols[2].metric("Largest", webmap.format_area(max(r["area_m2"] for r in shown.records)) if shown.records else "-")
+    counts = shown.scene_counts()
+    cols[3].metric("Scenes", f"{len(counts)}" if counts else "-")
+    if not shown.records:
+        st.info(f"0 landslides{f' of at least {webmap.format_area(min_area)}' if min_area else ''} "
+                "in this inventory.")
+        return
+    try:
+        from streamlit_folium import st_folium
+
+        fmap = webmap.build_map([], shown.bounds, webmap.inventory_polygons(shown), basemap,
+                                webmap.INVENTORY_TOOLTIP)
+    except (ImportError, MissingExtraError) as error:
+        st.info(f"No interactive map: {error}")
+    else:
+        st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="inventory_map")
+        st.caption("Hover a polygon for its id, area, mean probability and source scenes; "
+                   "choose a scene of the event in the sidebar to see its probability map.")
+    left, right = st.columns(2)
+    if counts:
+        left.markdown("**Landslides per scene** (one seen by two scenes counts in both)")
+        left.dataframe(pd.DataFrame({"scene": list(counts), "landslides": list(counts.values())}),
+                       hide_index=True, width="stretch")
+    largest = sorted(shown.records, key=lambda r: -r["area_m2"])[:LARGEST_ROWS]
+    right.markdown(f"**Largest {len(largest)} landslides**")
+    right.dataframe(pd.DataFrame(largest), hide_index=True, width="stretch", column_config={
+        "area_m2": st.column_config.NumberColumn("area (m²)", format="%.1f")})
+
+
 def run_with_progress(record, scene, stamp, bands_text, tile_size, overlap, tta):
     """The weights' run on the scene (from disk when done before), with a progress bar of tiles."""
     bands = check_bands_argument(bands_text) if bands_text else None
@@ -479,13 +565,17 @@ def run_with_progress(record, scene, stamp, bands_text, tile_size, overlap, tta)
 
 
 def static_overview(image, codes, valid, selected, threshold, opacity, label, key):
-    """The four pictures: scene, probability, mask and (with a label) errors."""
+    """The four pictures: scene, probability, mask and (with a label) errors; without the scene (`image`
+    None) the mask is drawn over the probability."""
     top = st.columns(2)
-    top[0].image(image, caption="Scene", width="stretch")
-    top[1].image(overview.heat_map(codes, valid), caption="Landslide probability (dark 0 → bright 1)",
-                 width="stretch")
+    heat = overview.heat_map(codes, valid)
+    if image is None:
+        top[0].info("The scene is not in the data folder: copy it there to see the result over it.")
+    else:
+        top[0].image(image, caption="Scene", width="stretch")
+    top[1].image(heat, caption="Landslide probability (dark 0 → bright 1)", width="stretch")
     bottom = st.columns(2)
-    bottom[0].image(overview.overlay(image, selected, opacity=opacity),
+    bottom[0].image(overview.overlay(heat if image is None else image, selected, opacity=opacity),
                     caption=f"Mask at threshold {threshold:.2f} (red)", width="stretch")
     truth = None
     if label is not None:

@@ -16,7 +16,8 @@ The mapped area is the union of the scenes' valid footprints (pixels that are
 not nodata, already clipped to the AOI), traced from their masks at up to
 `FOOTPRINT_PIXELS` pixels a side. `write_inventory` writes `inventory.gpkg`
 (layer `landslides`, in the equal-area CRS) and `inventory.geojson` (EPSG:4326)
-with pyogrio, each atomically.
+with pyogrio, each atomically. `read_inventory` opens such a GeoPackage again (for the
+viewer), checking its layer and columns, with the polygons in EPSG:4326.
 
 Example:
 >>> area_histogram([50.0, 120.0, 900.0, 15000.0])
@@ -39,6 +40,7 @@ from rasterio.features import geometry_mask, shapes
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
+from gdcld_zoo.errors import InvalidInputError
 from gdcld_zoo.event.geometry import WGS84, equal_area_crs, reproject
 from gdcld_zoo.scene.writer import NODATA, PROB_SCALE
 
@@ -47,6 +49,8 @@ LAYER = "landslides"
 SNAP_M = 0.01
 # The valid footprint of a scene is traced from its mask read at most this many pixels a side.
 FOOTPRINT_PIXELS = 2048
+# Columns an inventory must have to be opened (`read_inventory`); the others are shown when present.
+REQUIRED_FIELDS = ("id", "area_m2")
 FIELDS = ("id", "area_m2", "probability_mean", "probability_max", "scenes", "n_scenes", "centroid_lon",
           "centroid_lat")
 
@@ -221,3 +225,92 @@ def area_histogram(areas_m2):
     edges = [10**k for k in range(low, high + 2)]
     counts = np.histogram(areas, bins=edges)[0]
     return [{"min_m2": a, "max_m2": b, "count": int(n)} for a, b, n in zip(edges[:-1], edges[1:], counts)]
+
+
+@dataclasses.dataclass
+class OpenedInventory:
+    """An inventory read back from its GeoPackage (`read_inventory`).
+
+    Attributes:
+        path: The GeoPackage.
+        polygons: shapely geometries in EPSG:4326, in the file's order.
+        records: One dict of the file's attributes per polygon.
+    """
+
+    path: Path
+    polygons: list
+    records: list
+
+    def at_least(self, min_area_m2):
+        """The landslides of at least `min_area_m2` (all of them for 0)."""
+        keep = [i for i, r in enumerate(self.records) if not min_area_m2 or r["area_m2"] >= min_area_m2]
+        return OpenedInventory(self.path, [self.polygons[i] for i in keep], [self.records[i] for i in keep])
+
+    @property
+    def area_m2(self):
+        return float(sum(r["area_m2"] for r in self.records))
+
+    @property
+    def bounds(self):
+        """`[[south, west], [north, east]]` of the polygons in degrees, or None without any."""
+        if not self.polygons:
+            return None
+        west, south, east, north = shapely.total_bounds(np.array(self.polygons, dtype=object))
+        return [[float(south), float(west)], [float(north), float(east)]]
+
+    def scene_counts(self):
+        """Landslides per source scene (`{scene id: count}`, a landslide seen by two scenes counts in both);
+        empty when the file has no `scenes` column."""
+        counts = {}
+        for record in self.records:
+            for scene in filter(None, str(record.get("scenes") or "").split(";")):
+                counts[scene] = counts.get(scene, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def read_inventory(path):
+    """Open an `inventory.gpkg` (layer `landslides`, polygons in any CRS) with its polygons in EPSG:4326.
+
+    Raises:
+        InvalidInputError: Not a GeoPackage pyogrio can read (missing, truncated,
+            another format), no `landslides` layer, no CRS, or without the `id`
+            and `area_m2` columns; the message names the file.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        layers = [str(layer) for layer, _ in pyogrio.list_layers(path)]
+    except Exception as error:  # pyogrio raises DataSourceError, OSError or GDAL's own for a broken file
+        raise InvalidInputError(f"{name} is not a readable GeoPackage ({_first_line(error)}); "
+                                "open the inventory.gpkg that gdcld-zoo predict wrote.") from None
+    if LAYER not in layers:
+        raise InvalidInputError(f"{name} has no layer '{LAYER}' (it has: {', '.join(layers) or 'none'}); "
+                                "open the inventory.gpkg that gdcld-zoo predict wrote.")
+    try:
+        meta, _, wkb, columns = pyogrio.raw.read(path, layer=LAYER)
+    except Exception as error:
+        raise InvalidInputError(f"{name}: the layer '{LAYER}' cannot be read ({_first_line(error)}); "
+                                "the file may be truncated, write it again with gdcld-zoo predict.") from None
+    fields = [str(f) for f in meta["fields"]]
+    missing = [f for f in REQUIRED_FIELDS if f not in fields]
+    if missing:
+        raise InvalidInputError(f"{name}: the layer '{LAYER}' has no column {', '.join(missing)} "
+                                f"(it has: {', '.join(fields) or 'none'}); it is not a landslide inventory.")
+    if meta.get("crs") is None and wkb is not None and len(wkb):
+        raise InvalidInputError(f"{name}: the layer '{LAYER}' has no CRS, so its polygons have no place on a map.")
+    polygons = list(shapely.from_wkb(wkb)) if wkb is not None and len(wkb) else []
+    if polygons:
+        polygons = list(reproject(np.array(polygons, dtype=object), meta["crs"], WGS84))
+    records = [{f: _plain(column[i]) for f, column in zip(fields, columns)} for i in range(len(polygons))]
+    return OpenedInventory(path, polygons, records)
+
+
+def _plain(value):
+    """A column value as a plain Python value (numpy scalars become int, float or str)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _first_line(error):
+    """The gist of a GDAL error: its last clause (GDAL prefixes the SQL that failed)."""
+    text = str(error).strip()
+    return text.splitlines()[0].rsplit("; ", 1)[-1] if text else type(error).__name__

@@ -20,11 +20,12 @@ gdcld_zoo.scene.source.SceneError: '../etc/passwd' is outside the data folder; c
 """
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 
-from gdcld_zoo.errors import InvalidInputError
+from gdcld_zoo.errors import GdcldZooError, InvalidInputError
 from gdcld_zoo.files import atomic_path, publish, temporary_path
 from gdcld_zoo.scene.engines import Engine
 from gdcld_zoo.scene.source import SceneError, open_scene
@@ -34,6 +35,9 @@ LABEL_SUFFIX = "_label"
 # Largest upload accepted, in bytes (Streamlit's own default limit is 200 MB).
 MAX_UPLOAD_BYTES = 200 * 1024**2
 DEMO_SHAPE = (768, 1024)
+# What a `predict` summary must hold for the viewer to show its result (`DataFolder.result`).
+RESULT_KEYS = ("scene", "model_tag", "threshold", "bands", "tile_size", "overlap", "timings_s")
+RESULT_OUTPUTS = ("prob.tif", "landslides.geojson", "summary.json")
 DEMO_SEED = 7
 
 
@@ -77,6 +81,36 @@ class DataFolder:
                 found.append(path.relative_to(self.root).as_posix())
         return found
 
+    def inventories(self):
+        """Relative names of the GeoPackages in the folder (`inventory.gpkg` that `gdcld-zoo predict` wrote)."""
+        return [path.relative_to(self.root).as_posix() for path in sorted(self.root.rglob("*.gpkg"))
+                if not any(part.startswith(".") for part in path.relative_to(self.root).parts) and self._inside(path)]
+
+    def result(self, name):
+        """A `predict` result by its summary JSON `name`: `{"outputs": {kind: absolute path}, "summary": dict}`.
+
+        Raises:
+            SceneError: Not a summary `predict` wrote (bad JSON, no `outputs`), or an
+                output it names is missing or outside the folder.
+        """
+        path = self.resolve(name)
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            files = {kind: str(file) for kind, file in summary["outputs"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise SceneError(f"{name} is not a summary that gdcld-zoo predict wrote ({type(error).__name__}: "
+                             f"{error}); choose a <scene>_summary.json next to its _prob.tif.") from None
+        missing = [key for key in RESULT_KEYS if key not in summary]
+        missing += [f"outputs.{kind}" for kind in RESULT_OUTPUTS if kind not in files]
+        if missing:
+            raise SceneError(f"{name} has no {', '.join(missing)}; it is not a summary that gdcld-zoo predict wrote.")
+        folder = Path(name).parent
+        return {"outputs": {kind: str(self.resolve(folder / file)) for kind, file in files.items()}, "summary": summary}
+
+    def results_beside(self, name):
+        """The `results()` in the same folder as the file `name` (the scenes of an event's inventory)."""
+        return [result for result in self.results() if Path(result).parent == Path(name).parent]
+
     def labels(self):
         """Relative names of every raster that may serve as a label, `*_label.*` first."""
         rasters = self._rasters()
@@ -100,20 +134,23 @@ class DataFolder:
         return candidate
 
 
-def save_upload(name, data, folder, max_bytes=None):
-    """Store uploaded bytes under `folder/<sha256[:16]>/<name>` and check they are a raster.
+def save_upload(name, data, folder, max_bytes=None, check=None):
+    """Store uploaded bytes under `folder/<sha256[:16]>/<name>` and check they are a raster (or what `check` opens).
 
     Args:
         name: The uploaded file's name (only its final component is used).
         data: Its bytes.
         folder: Where uploads are kept.
         max_bytes: Size limit; default `MAX_UPLOAD_BYTES`.
+        check: Opens the stored path and raises a `GdcldZooError` when it is unusable
+            (e.g. `gdcld_zoo.event.inventory.read_inventory`); default: it must be a raster.
 
     Returns:
         The stored path (the same path for the same content).
 
     Raises:
         SceneError: Too large, empty, or not a raster rasterio can read.
+        GdcldZooError: What `check` raises (the stored file is removed).
     """
     limit = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
     if len(data) > limit:
@@ -127,11 +164,15 @@ def save_upload(name, data, folder, max_bytes=None):
         with atomic_path(target) as temporary:
             temporary.write_bytes(data)
     try:
-        open_scene(target).close()
-    except SceneError as error:
+        if check is None:
+            open_scene(target).close()
+        else:
+            check(target)
+    except GdcldZooError as error:
         target.unlink(missing_ok=True)  # a rejected upload is not kept
         _remove_empty(target.parent)
-        raise SceneError(str(error).replace(str(target), safe_name)) from None
+        kind = SceneError if isinstance(error, SceneError) else InvalidInputError
+        raise kind(str(error).replace(str(target), safe_name)) from None
     return target
 
 

@@ -245,3 +245,21 @@ def build_map(layers, bounds, polygons=None, basemap="None", polygon_tooltip=Non
     legend(any(name.startswith("Errors") for name, _, _ in layers)).add_to(fmap)
     fmap.fit_bounds(bounds)
     return fmap
+
+
+INVENTORY_TOOLTIP = (["id", "area", "mean probability", "scenes"], ["landslide", "area", "mean probability", "scenes"])
+
+
+def inventory_polygons(inventory):
+    """An opened inventory (`gdcld_zoo.event.inventory.read_inventory`) as a GeoJSON dict for `build_map`:
+    its polygons (EPSG:4326) with `id`, `area` (readable), `mean probability` and `scenes` for the tooltip."""
+    import shapely
+
+    features = []
+    for polygon, record in zip(inventory.polygons, inventory.records):
+        mean = record.get("probability_mean")
+        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(polygon), "properties": {
+            "id": record["id"], "area": format_area(record["area_m2"]),
+            "mean probability": "-" if mean is None else f"{mean:.2f}",
+            "scenes": str(record.get("scenes") or "-").replace(";", ", ")}})
+    return {"type": "FeatureCollection", "features": features}

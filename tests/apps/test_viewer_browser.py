@@ -4,7 +4,9 @@ Needs Debian's `chromium` and `chromium-driver` (skipped without them); the
 WebDriver protocol is spoken with urllib, so no selenium is needed. Chromium
 resolves no host but 127.0.0.1, as on a machine without internet, and the page
 starts with the OpenStreetMap basemap: the map must work without it. The test
-zooms the map in, turns a layer on and hovers a landslide polygon. The
+zooms the map in, turns a layer on and hovers a landslide polygon; a second
+test opens an event's inventory.gpkg from the data folder and hovers one of its
+polygons. The
 screenshot is kept (path printed) as a CI artifact: `$GDCLD_ZOO_ARTIFACT_DIR`,
 else pytest's temporary folder; with `GDCLD_ZOO_UPDATE_SCREENSHOT=1` it also
 replaces the README's `apps/screenshot.png`.
@@ -145,25 +147,8 @@ def test_viewer_renders_the_demo_in_headless_chromium(tmp_path, tiny_weights, pr
     from PIL import Image
 
     update = os.environ.get("GDCLD_ZOO_UPDATE_SCREENSHOT") == "1"
-    env = {**os.environ, "GDCLD_ZOO_HOME": str(tmp_path / "home"), "GDCLD_ZOO_OFFLINE": "1"}
-    env.pop("GDCLD_ZOO_VIEWER_DATA", None)
-    env.pop("GDCLD_ZOO_REGISTRY", None)
-    if not update:  # a tiny model keeps the test short; the README's picture shows the shipped demo weights
-        env["GDCLD_ZOO_REGISTRY"] = str(write_registry(tmp_path / "registry.json", tiny_weights, tile_size=256))
-    app_port, driver_port = free_port(), free_port()
-    app_url = f"http://127.0.0.1:{app_port}/"
-    log = open(tmp_path / "streamlit.log", "wb")
-    processes.append(subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(VIEWER), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(app_port), "--browser.gatherUsageStats", "false",
-         "--", "--basemap", "OpenStreetMap"],
-        env=env, stdout=log, stderr=subprocess.STDOUT))
-    processes.append(subprocess.Popen(["chromedriver", f"--port={driver_port}"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wait_for_http(app_url + "_stcore/health", processes[0], 60)
-    wait_for_http(f"http://127.0.0.1:{driver_port}/status", processes[1], 30)
-
-    browser = WebDriver(f"http://127.0.0.1:{driver_port}")
+    # a tiny model keeps the test short; the README's picture shows the shipped demo weights
+    app_url, browser, log = start_viewer(tmp_path, None if update else tiny_weights, processes)
     try:
         browser.get(app_url)
         deadline, state = time.monotonic() + READY_TIMEOUT_S, {}
@@ -206,6 +191,72 @@ def test_viewer_renders_the_demo_in_headless_chromium(tmp_path, tiny_weights, pr
     assert pixels.shape[1] == 1400 and pixels.shape[0] > 600
     assert pixels.std() > 20, "the screenshot is blank"
     assert len(np.unique(pixels.reshape(-1, 3).astype("uint8"), axis=0)) > 1000, "too few colours: no images"
+
+
+def start_viewer(tmp_path, tiny_weights, processes, *args):
+    """`streamlit run` the viewer (with `args`, offline, the tiny weights as `demo` unless None) and chromedriver;
+    returns (page URL, WebDriver, streamlit's log file)."""
+    env = {**os.environ, "GDCLD_ZOO_HOME": str(tmp_path / "home"), "GDCLD_ZOO_OFFLINE": "1"}
+    env.pop("GDCLD_ZOO_VIEWER_DATA", None)
+    env.pop("GDCLD_ZOO_REGISTRY", None)
+    if tiny_weights is not None:
+        env["GDCLD_ZOO_REGISTRY"] = str(write_registry(tmp_path / "registry.json", tiny_weights, tile_size=256))
+    app_port, driver_port = free_port(), free_port()
+    app_url = f"http://127.0.0.1:{app_port}/"
+    log = open(tmp_path / "streamlit.log", "wb")
+    processes.append(subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(VIEWER), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(app_port), "--browser.gatherUsageStats", "false",
+         "--", "--basemap", "OpenStreetMap", *args],
+        env=env, stdout=log, stderr=subprocess.STDOUT))
+    processes.append(subprocess.Popen(["chromedriver", f"--port={driver_port}"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_for_http(app_url + "_stcore/health", processes[0], 60)
+    wait_for_http(f"http://127.0.0.1:{driver_port}/status", processes[1], 30)
+    return app_url, WebDriver(f"http://127.0.0.1:{driver_port}"), log
+
+
+# The sidebar's "Predict results" choice, then what the page shows.
+OPEN_RESULTS = """
+for (const label of document.querySelectorAll('[data-testid="stSidebar"] label')) {
+    if (label.textContent.trim() === "Predict results") label.click();
+}
+"""
+INVENTORY_PAGE = """
+const running = document.querySelector('[data-testid="stStatusWidget"]') !== null;
+return {inventory: document.body.innerText.includes("landslide inventory"), running: running,
+        errors: document.querySelectorAll('[data-testid="stAlertContentError"], [data-testid="stException"]').length,
+        maps: document.querySelectorAll('iframe[title="streamlit_folium.st_folium"]').length};
+"""
+
+
+@pytest.mark.skipif(not (Path(CHROMIUM).exists() and shutil.which("chromedriver")),
+                    reason="needs Debian's chromium and chromium-driver")
+def test_an_event_inventory_shows_its_polygons_in_headless_chromium(tmp_path, tiny_weights, processes):
+    from gdcld_zoo.event import map_event
+    from tests.event.event_scenes import write_event
+    from tests.scene.scenes import PixelEngine
+
+    scenes = write_event(tmp_path / "scenes")
+    map_event(PixelEngine(), [scenes["A"], scenes["B"]], tmp_path / "data" / "event", block_tiles=2, progress=False)
+    app_url, browser, log = start_viewer(tmp_path, tiny_weights, processes, "--data", str(tmp_path / "data"))
+    try:
+        browser.get(app_url)
+        wait_for(browser, PAGE_STATE, lambda s: s["errors"] or (s["maps"] == 1 and not s["running"]),
+                 READY_TIMEOUT_S)
+        browser.execute(OPEN_RESULTS)
+        page = wait_for(browser, INVENTORY_PAGE, lambda s: s["errors"] or (s["inventory"] and s["maps"] == 1
+                                                                           and not s["running"]))
+        browser.enter_frame(MAP_FRAME)
+        drawn = wait_for(browser, MAP_STATE, lambda s: s["polygons"] == 4)
+        browser.execute(HOVER)
+        hovered = wait_for(browser, MAP_STATE, lambda s: "scenes" in s["tooltip"])
+    finally:
+        browser.quit()
+    log.close()
+    assert page["errors"] == 0 and page["inventory"], (page, (tmp_path / "streamlit.log").read_text()[-3000:])
+    assert drawn["polygons"] == 4 and drawn["images"] == 0 and drawn["scale"] == 1, drawn
+    assert "mean probability" in hovered["tooltip"] and " m²" in hovered["tooltip"], hovered
 
 
 def wait_for(browser, script, condition, timeout_s=60):

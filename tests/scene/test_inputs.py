@@ -1,5 +1,7 @@
 """Data folder confinement, checked uploads, the demo scene and the progress engine."""
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -71,3 +73,41 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(inputs)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_predict_results_and_inventories_in_the_data_folder(tmp_path):
+    root = tmp_path / "data"
+    event = root / "event"
+    event.mkdir(parents=True)
+    for name in ("A", "B"):
+        (event / f"{name}_prob.tif").write_bytes(b"")
+        (event / f"{name}_landslides.geojson").write_text("{}")
+        (event / f"{name}_summary.json").write_text(json.dumps({
+            "scene": f"/elsewhere/{name}.tif", "model_tag": "demo", "threshold": 0.5, "bands": [1, 2, 3],
+            "tile_size": 128, "overlap": 32, "timings_s": {"model": 1.0},
+            "outputs": {k: f"{name}_{k}" for k in ("prob.tif", "landslides.geojson", "summary.json")}}))
+    (event / "inventory.gpkg").write_bytes(b"")
+    (root / "other_summary.json").write_text("[1, 2]")
+    (root / "thin_summary.json").write_text(json.dumps({"outputs": {"prob.tif": "thin_prob.tif"}}))
+    (root / "gone_summary.json").write_text((event / "A_summary.json").read_text())
+    folder = inputs.DataFolder(root)
+    assert folder.inventories() == ["event/inventory.gpkg"]
+    assert folder.results_beside("event/inventory.gpkg") == ["event/A_summary.json", "event/B_summary.json"]
+    run = folder.result("event/A_summary.json")
+    assert run["outputs"]["prob.tif"] == str(event / "A_prob.tif") and run["summary"]["model_tag"] == "demo"
+    with pytest.raises(SceneError, match="other_summary.json is not a summary that gdcld-zoo predict wrote"):
+        folder.result("other_summary.json")
+    with pytest.raises(SceneError, match="thin_summary.json has no scene, model_tag, .*outputs.landslides.geojson"):
+        folder.result("thin_summary.json")
+    with pytest.raises(SceneError, match="'A_prob.tif' is not a file in the data folder"):
+        folder.result("gone_summary.json")
+
+
+def test_an_upload_is_checked_by_the_given_opener_and_dropped_when_refused(tmp_path):
+    def refuse(path):
+        raise InvalidInputError(f"{path} is not an inventory.")
+
+    with pytest.raises(InvalidInputError, match=r"^x.gpkg is not an inventory\.$"):
+        inputs.save_upload("x.gpkg", b"bytes", tmp_path, check=refuse)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert inputs.save_upload("y.gpkg", b"bytes", tmp_path, check=lambda path: None).read_bytes() == b"bytes"

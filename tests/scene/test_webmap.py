@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from rasterio.warp import transform_bounds
 
 import gdcld_zoo.scene.webmap
@@ -78,3 +79,21 @@ def test_map_has_its_controls_and_no_web_address_without_a_basemap(mapped):
     assert '"landslide"' in html or "landslide" in html.split("geoJsonTooltip")[-1]
     with_basemap = webmap.build_map(layers, bounds, polygons, "OpenStreetMap").get_root().render()
     assert "tile.openstreetmap.org" in with_basemap
+
+
+def test_inventory_polygons_carry_readable_tooltips(tmp_path):
+    from gdcld_zoo.event.geometry import equal_area_crs
+    from gdcld_zoo.event.inventory import Inventory, read_inventory, write_inventory
+
+    records = [{"id": 1, "area_m2": 12345.0, "probability_mean": 0.8123, "probability_max": 0.9, "scenes": "A;B",
+                "n_scenes": 2, "centroid_lon": 99.0, "centroid_lat": 29.8}]
+    write_inventory(Inventory(equal_area_crs(99.0, 29.8), [shapely.box(0, 0, 150, 82.3)], records, 1e5), tmp_path)
+    geojson = webmap.inventory_polygons(read_inventory(tmp_path / "inventory.gpkg"))
+    (feature,) = geojson["features"]
+    assert feature["properties"] == {"id": 1, "area": "1.23 ha", "mean probability": "0.81", "scenes": "A, B"}
+    lon, lat = np.array(feature["geometry"]["coordinates"][0]).T
+    assert 98.9999 < lon.min() < lon.max() < 99.01 and 29.7999 < lat.min() < lat.max() < 29.81  # 150 m x 82 m
+    assert set(webmap.INVENTORY_TOOLTIP[0]) == set(feature["properties"])
+    fmap = webmap.build_map([], [[lat.min(), lon.min()], [lat.max(), lon.max()]], geojson,
+                            polygon_tooltip=webmap.INVENTORY_TOOLTIP)
+    assert "Landslides (polygons)" in fmap.get_root().render()
