@@ -99,6 +99,8 @@ def calibration_tiles(calibration, preprocessing, tile_size, count=CALIBRATION_T
         folder = Path(calibration)
         if not folder.is_dir():
             raise InvalidInputError(f"Calibration folder {folder} does not exist; pass a folder of GeoTIFF tiles.")
+        if not any(folder.iterdir()):
+            raise InvalidInputError(f"Calibration folder {folder} is empty; put GeoTIFF tiles in {folder}/images.")
         images, labels, source = _read_folder(folder, preprocessing, count)
     else:
         images = np.asarray(calibration)
