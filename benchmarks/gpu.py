@@ -114,16 +114,21 @@ def torch_training(config, batch, tile, steps, warmup):
     return steps * batch / (time.perf_counter() - start), f"{device}, {dtype}".replace("torch.", "")
 
 
-def jax_training(args, s):
-    """Our JAX backend's figure, from a subprocess (a process has one Keras backend)."""
+def start_jax_training(args, s):
+    """Our JAX backend's training figure, in a subprocess (one Keras backend per process) started now."""
     env = dict(os.environ, KERAS_BACKEND="jax")
     command = [sys.executable, __file__, "--child-jax", json.dumps([s["model"], args.batch, s["tile"], s["steps"],
                                                                    s["warmup"]])]
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def jax_training_row(process):
+    """The JAX figure, or why there is none."""
+    out, err = process.communicate()
+    if process.returncode:
+        last = (err.strip().splitlines() or ["no output"])[-1]
         return f"failed ({last[:200]})"
-    rate, policy = json.loads(result.stdout.strip().splitlines()[-1])
+    rate, policy = json.loads(out.strip().splitlines()[-1])
     return f"{rate:.2f} img/s ({policy})"
 
 
@@ -214,9 +219,11 @@ def main():
     start = time.perf_counter()
     print(f"{s['model']} at {s['tile']}², batch {args.batch}, {s['steps']} timed steps"
           f"{' (dry run, CPU)' if args.dry_run else ''}")
+    # In a dry run the JAX process compiles beside this one; on the GPU it would share the device, so it waits.
+    jax_process = start_jax_training(args, s) if args.dry_run else None
     rate, policy = keras_training(s["model"], args.batch, s["tile"], s["steps"], s["warmup"])
     print(f"train ours TensorFlow XLA: {rate:.2f} img/s ({policy})")
-    print(f"train ours JAX: {jax_training(args, s)}")
+    print(f"train ours JAX: {jax_training_row(jax_process or start_jax_training(args, s))}")
     try:
         rate, how = torch_training(s["hf"], args.batch, s["tile"], s["steps"], s["warmup"])
         print(f"train HF transformers PyTorch AMP: {rate:.2f} img/s ({how})")
