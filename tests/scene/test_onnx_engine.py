@@ -27,7 +27,8 @@ def brightness_graph(path):
         nodes, "brightness",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [None, None, None, 3])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [None, None, None, 1])],
-        [helper.make_tensor("axes", TensorProto.INT64, [1], [-1]), helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])],
+        [helper.make_tensor("axes", TensorProto.INT64, [1], [-1]),
+         helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
