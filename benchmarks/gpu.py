@@ -116,7 +116,7 @@ def torch_training(config, batch, tile, steps, warmup):
 
 def start_jax_training(args, s):
     """Our JAX backend's training figure, in a subprocess (one Keras backend per process) started now."""
-    env = dict(os.environ, KERAS_BACKEND="jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false")
     command = [sys.executable, __file__, "--child-jax", json.dumps([s["model"], args.batch, s["tile"], s["steps"],
                                                                    s["warmup"]])]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -219,11 +219,17 @@ def main():
     start = time.perf_counter()
     print(f"{s['model']} at {s['tile']}², batch {args.batch}, {s['steps']} timed steps"
           f"{' (dry run, CPU)' if args.dry_run else ''}")
-    # In a dry run the JAX process compiles beside this one; on the GPU it would share the device, so it waits.
-    jax_process = start_jax_training(args, s) if args.dry_run else None
+    # In a dry run the JAX process compiles beside this one; on the GPU it runs first, alone, and exits
+    # before TensorFlow (memory growth on, so torch finds room after it) takes the device.
+    jax_process = start_jax_training(args, s)
+    jax_row = None if args.dry_run else jax_training_row(jax_process)
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
     rate, policy = keras_training(s["model"], args.batch, s["tile"], s["steps"], s["warmup"])
     print(f"train ours TensorFlow XLA: {rate:.2f} img/s ({policy})")
-    print(f"train ours JAX: {jax_training_row(jax_process or start_jax_training(args, s))}")
+    print(f"train ours JAX: {jax_row or jax_training_row(jax_process)}")
     try:
         rate, how = torch_training(s["hf"], args.batch, s["tile"], s["steps"], s["warmup"])
         print(f"train HF transformers PyTorch AMP: {rate:.2f} img/s ({how})")
