@@ -13,27 +13,30 @@ Conversion goes through tf2onnx on a `tf.function` that calls the model with
 therefore runs on the TensorFlow backend; a model trained on JAX or torch is
 exported from its saved weights (`gdcld-zoo export RUN_DIR out.onnx` with
 `KERAS_BACKEND=tensorflow`).
+`quantize="int8"` writes a statically quantised graph instead
+(`gdcld_zoo.quantization`), judged by its decisions rather than a tolerance.
 Exporting a model twice gives files that compute bit-identical outputs; the
 bytes themselves can differ, because TensorFlow's grappler constant folding,
 which tf2onnx runs, does not always fold the same constants.
 """
 
 import json
-import pathlib
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-from gdcld_zoo.errors import GdcldZooError, InvalidInputError
+from gdcld_zoo.errors import GdcldZooError, InvalidInputError, UnknownNameError
 from gdcld_zoo.files import atomic_path, check_writable_file
 from gdcld_zoo.lazy_imports import require
 from gdcld_zoo.preprocessing import Preprocessing
-from gdcld_zoo.scene.engines import Engine
 
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
 # Largest |ONNX Runtime - Keras| difference in probability that `check` accepts.
 FLOAT32_TOLERANCE = 1e-4
 FLOAT16_TOLERANCE = 1e-2
+QUANTIZATIONS = ("int8",)
 
 
 class ExportError(GdcldZooError):
@@ -117,6 +120,8 @@ def export_onnx(
     tile_size=None,
     fp16=False,
     record=None,
+    quantize=None,
+    calibration=None,
 ):
     """Export `model` to ONNX with normalisation inside and probabilities out.
 
@@ -135,6 +140,18 @@ def export_onnx(
         fp16: Store weights and compute in float16, inputs and outputs stay float32.
         record: The `WeightRecord` to embed; default: the one `load_pretrained`
             attached to the model, else RGB 8-bit with ImageNet normalisation.
+        quantize: None, or "int8": static int8 quantisation (QDQ, see
+            `gdcld_zoo.quantization`), calibrated on `calibration`. The 1e-4
+            check does not apply; instead the int8 file and Keras are compared
+            on the calibration tiles: pixel agreement of the decision masks at
+            the record's threshold, ΔF1 (each mask against the tiles' labels when
+            they have them, else the int8 mask against the Keras mask) and max
+            |Δprob|, recorded in the metadata (`int8_agreement`, `calibration`).
+            Below 99 % agreement it raises `ExportError` with the figures and
+            writes nothing (with `check=False` it records them without refusing).
+        calibration: Tiles for `quantize="int8"`: a folder of GeoTIFF tiles
+            in the GDCLD layout, raw pixels (N, H, W, C), or None for tiles from
+            `gdcld_zoo.data.synthetic` (the metadata says which).
 
     Returns:
         The path of the ONNX file.
@@ -162,6 +179,7 @@ def export_onnx(
     path = check_writable_file(path, "ONNX file")
     record = record if record is not None else get_weight_record(model)
     preprocessing, metadata = _export_settings(model, record, tile_size)
+    tiles = _calibration(quantize, fp16, calibration, preprocessing, tile_size)
     bands = preprocessing.num_bands
     spec = [tf.TensorSpec((None if dynamic_batch else 1, tile_size, tile_size, bands), tf.float32, INPUT_NAME)]
     probabilities = probability_function(model, preprocessing)
@@ -176,6 +194,8 @@ def export_onnx(
     metadata["precision"] = "float16" if fp16 else "float32"
     onnx.helper.set_model_props(proto, metadata)
     proto.producer_name = "gdcld_zoo"
+    if quantize is not None:
+        return _export_int8(proto, path, probabilities, tiles, metadata, check)
     with atomic_path(path) as temporary:
         onnx.save(proto, temporary)
         if check:
@@ -188,6 +208,48 @@ def export_onnx(
                 preprocessing.scale,
                 FLOAT16_TOLERANCE if fp16 else FLOAT32_TOLERANCE,
             )
+    return path
+
+
+def _calibration(quantize, fp16, calibration, preprocessing, tile_size):
+    """The calibration tiles for `quantize` (None without), checked before any conversion."""
+    if quantize is None:
+        if calibration is not None:
+            raise InvalidInputError("calibration tiles are for quantize='int8'; pass quantize='int8' or drop them.")
+        return None
+    if quantize not in QUANTIZATIONS:
+        raise UnknownNameError("quantization", quantize, QUANTIZATIONS)
+    if fp16:
+        raise InvalidInputError("Choose one of fp16 and quantize='int8'; an int8 graph keeps float32 elsewhere.")
+    require("onnxruntime", "onnx")
+    from gdcld_zoo.quantization import calibration_tiles
+
+    return calibration_tiles(calibration, preprocessing, tile_size)
+
+
+def _export_int8(proto, path, probabilities, tiles, metadata, check):
+    """Quantise the float32 `proto`, measure it against Keras on `tiles`, and publish it at `path`."""
+    onnx = require("onnx", "onnx")
+    from gdcld_zoo.quantization import MIN_AGREEMENT, format_agreement, measure_agreement, quantize_int8
+
+    with tempfile.TemporaryDirectory(prefix="gdcld-zoo-int8-") as folder:
+        fp32_path, int8_path = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        onnx.save(proto, fp32_path)
+        quantize_int8(fp32_path, int8_path, tiles, INPUT_NAME)
+        threshold = float(metadata["threshold"])
+        agreement = measure_agreement(int8_path, probabilities, tiles, threshold, INPUT_NAME, OUTPUT_NAME)
+        if check and agreement["pixel_agreement"] < MIN_AGREEMENT:
+            raise ExportError(
+                f"int8 {metadata['model']} disagrees with Keras on {tiles.source}: {format_agreement(agreement)} "
+                f"< {100 * MIN_AGREEMENT:g} % agreement at threshold {threshold:g}; nothing written. "
+                "Calibrate on real tiles (--calibration) or export float32."
+            )
+        quantized = onnx.load(str(int8_path))
+    metadata.update(precision="int8", calibration=tiles.source, int8_agreement=json.dumps(agreement))
+    onnx.helper.set_model_props(quantized, metadata)
+    quantized.producer_name = "gdcld_zoo"
+    with atomic_path(path) as temporary:
+        onnx.save(quantized, temporary)
     return path
 
 
@@ -209,55 +271,6 @@ def read_onnx_metadata(path):
     for key in ("tile_size", "weights_tile_size"):
         metadata[key] = int(metadata[key]) if metadata.get(key) else None
     metadata["num_classes"] = int(metadata["num_classes"])
+    if "int8_agreement" in metadata:
+        metadata["int8_agreement"] = json.loads(metadata["int8_agreement"])
     return metadata
-
-
-class OnnxEngine(Engine):
-    """An exported `.onnx` file as a scene-inference engine (ONNX Runtime).
-
-    Preprocessing, threshold, tag and tile size come from the file's metadata,
-    so `predict_scene("model.onnx", ..., engine="onnx")` needs nothing else.
-    Normalisation runs inside the graph; `predict` feeds raw pixels.
-
-    Args:
-        path: A file written by `export_onnx` / `gdcld-zoo export`.
-        providers: ONNX Runtime execution providers; default all available
-            (CUDA first when onnxruntime-gpu is installed).
-    """
-
-    def __init__(self, path, providers=None):
-        onnxruntime = require("onnxruntime", "onnx")
-        metadata = read_onnx_metadata(path)
-        self.path = pathlib.Path(path)
-        self.preprocessing = metadata["preprocessing"]
-        self.threshold = metadata["threshold"]
-        self.tag = metadata["tag"] or metadata["model"]
-        self.input_size = metadata["tile_size"]
-        # The Keras engine's default, so both engines give the same maps by default.
-        self.tile_size = metadata["tile_size"] or metadata["weights_tile_size"] or 1024
-        self.num_classes = metadata["num_classes"]
-        if self.num_classes > 2:
-            raise InvalidInputError(
-                f"{path} has {self.num_classes} classes; landslide probabilities need 1 or 2."
-            )
-        self.session = onnxruntime.InferenceSession(
-            str(path), providers=providers or onnxruntime.get_available_providers()
-        )
-        batch = self.session.get_inputs()[0].shape[0]
-        self.fixed_batch = batch if isinstance(batch, int) else None
-
-    def predict(self, raw):
-        """Landslide probabilities (N, H, W) float32 for raw tiles (N, H, W, C)."""
-        pixels = np.asarray(raw, "float32")
-        if pixels.shape[-1] != self.num_bands:
-            raise InvalidInputError(
-                f"{self.path.name} takes {self.num_bands} bands {self.preprocessing.band_names}, "
-                f"got tiles of shape {pixels.shape}."
-            )
-        step = self.fixed_batch or len(pixels)
-        outputs = [
-            self.session.run([OUTPUT_NAME], {INPUT_NAME: pixels[i : i + step]})[0]
-            for i in range(0, len(pixels), step)
-        ]
-        probabilities = np.concatenate(outputs)
-        return probabilities[..., -1].astype("float32")

@@ -137,7 +137,7 @@ def test_full_size_models_export_at_256(name, tmp_path):
 
 
 def test_onnx_engine_agrees_with_the_keras_engine(tiny_model, tiny_onnx):
-    from gdcld_zoo.export import OnnxEngine
+    from gdcld_zoo.scene.onnx_engine import OnnxEngine
     from gdcld_zoo.scene.engines import KerasEngine
 
     raw = np.random.default_rng(2).integers(0, 256, (2, 64, 96, 3)).astype("uint8")
@@ -176,7 +176,7 @@ def test_a_missing_onnx_extra_is_one_line_naming_it(tiny_model, tmp_path, monkey
 def test_a_free_size_export_defaults_to_the_weights_tile_size_as_the_keras_engine(tiny_model, tmp_path):
     import dataclasses
 
-    from gdcld_zoo.export import OnnxEngine
+    from gdcld_zoo.scene.onnx_engine import OnnxEngine
     from gdcld_zoo.weights.sources import get_weights
 
     record = dataclasses.replace(get_weights("demo"), tile_size=96)
@@ -202,7 +202,7 @@ def test_run_trained_on_jax_exports_on_tensorflow_with_onnx_runtime_parity(tmp_p
     """The documented path for JAX and torch runs: train there, export the saved weights here."""
     from gdcld_zoo.cli import main
     from gdcld_zoo.data import write_synthetic_dataset
-    from gdcld_zoo.export import OnnxEngine
+    from gdcld_zoo.scene.onnx_engine import OnnxEngine
     from tests.backends import backend_env
 
     root = write_synthetic_dataset(tmp_path / "data", n_train=4, n_val=2, tile_size=64, seed=0)

@@ -16,11 +16,17 @@ def run(args):
         check=not args.no_check,
         tile_size=args.tile_size,
         fp16=args.fp16,
+        quantize=args.quantize,
+        calibration=args.calibration,
     )
     metadata = read_onnx_metadata(path)
     size = f"{args.tile_size}x{args.tile_size}" if args.tile_size else "any multiple of 32"
     checked = "not checked" if args.no_check else "checked against Keras with ONNX Runtime"
     print(f"Wrote {path} ({metadata['model']}, {metadata['precision']}, tiles {size}; {checked}).")
+    if args.quantize:
+        from gdcld_zoo.quantization import format_agreement
+
+        print(f"int8 against Keras on {metadata['calibration']}: {format_agreement(metadata['int8_agreement'])}.")
 
 
 def register(subparsers):
@@ -30,13 +36,18 @@ def register(subparsers):
         description="Export a model to ONNX with its normalisation inside the graph; "
         "the graph takes raw pixel values and returns class probabilities.",
         examples=["gdcld-zoo export demo demo.onnx",
-                  "gdcld-zoo export runs/b4 b4.onnx --tile-size 1024 --fp16"],
+                  "gdcld-zoo export runs/b4 b4.onnx --tile-size 1024 --fp16",
+                  "gdcld-zoo export runs/b4 b4_int8.onnx --quantize int8 --calibration gdcld/val"],
     )
     parser.add_argument("weights", help="weight tag, training run folder, or .weights.h5/.keras file")
     parser.add_argument("output", help="the .onnx file to write")
     parser.add_argument("--tile-size", type=int, default=None, help="fix height and width (default: free)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX operator set version (default 17)")
     parser.add_argument("--fp16", action="store_true", help="float16 weights and compute")
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="int8 static quantisation; refused below 99 %% pixel agreement with Keras")
+    parser.add_argument("--calibration", default=None, metavar="DIR",
+                        help="GeoTIFF tiles (GDCLD layout) to calibrate int8 on (default: generated tiles)")
     parser.add_argument("--fixed-batch", action="store_true", help="batch size 1 instead of free")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime comparison")
     parser.set_defaults(func=run)

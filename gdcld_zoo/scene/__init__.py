@@ -5,13 +5,14 @@
 * `SlidingWindowPredictor`: the windowed, strip-by-strip, prefetching
   predictor behind it (`strips()` for custom consumers).
 * `evaluate_scenes`: paper metrics over whole scenes against label GeoTIFFs.
-* Engines (`KerasEngine`, `D4Engine`, `make_engine`), the tile grid and
+* Engines (`KerasEngine`, `OnnxEngine`, `D4Engine`, `make_engine`), the tile grid and
   blending (`TileGrid`, `blend_weights`), ground areas (`GroundArea`).
 """
 
 from gdcld_zoo.scene.area import GroundArea
 from gdcld_zoo.scene.engines import D4Engine, Engine, KerasEngine, make_engine
 from gdcld_zoo.scene.evaluate import evaluate_scenes, format_scene_report
+from gdcld_zoo.scene.onnx_engine import OnnxEngine
 from gdcld_zoo.scene.predictor import SceneResult, SlidingWindowPredictor, Strip, predict_scene
 from gdcld_zoo.scene.source import SceneError, select_bands
 from gdcld_zoo.scene.tiling import TileGrid, blend_weights
@@ -21,6 +22,7 @@ __all__ = [
     "Engine",
     "GroundArea",
     "KerasEngine",
+    "OnnxEngine",
     "SceneError",
     "SceneResult",
     "SlidingWindowPredictor",

@@ -11,7 +11,7 @@ small object with
 
 `KerasEngine` runs a Keras model with the preprocessing of its weight record
 and the probability head of `gdcld_zoo.inference` (compiled `predict_on_batch`). The ONNX Runtime engine lives in
-`gdcld_zoo.export` (`OnnxEngine(path)`), so `predict_scene(path.onnx, ...,
+`gdcld_zoo.scene.onnx_engine` (`OnnxEngine(path)`), so `predict_scene(path.onnx, ...,
 engine="onnx")` runs an exported model with the same tiling, blending and
 outputs. `D4Engine` wraps any engine with test-time augmentation over the
 eight flips and rotations of the dihedral group D4, averaging probabilities
@@ -164,7 +164,7 @@ def make_engine(model_or_tag, engine="keras", tta=False):
         model_or_tag: An engine (used as is), a `keras.Model`, anything
             `load_pretrained` takes (tag, run folder, `.weights.h5`/`.keras`
             file), or with `engine="onnx"` a `.onnx` file.
-        engine: `"keras"` or `"onnx"` (ONNX Runtime, from `gdcld_zoo.export`).
+        engine: `"keras"` or `"onnx"` (ONNX Runtime, `gdcld_zoo.scene.onnx_engine`).
         tta: Wrap the engine in `D4Engine`.
 
     Example:
@@ -191,7 +191,7 @@ def make_engine(model_or_tag, engine="keras", tta=False):
             raise GdcldZooError(
                 f"engine='onnx' needs an existing .onnx file (made by `gdcld-zoo export`), got {model_or_tag!r}."
             )
-        from gdcld_zoo.export import OnnxEngine
+        from gdcld_zoo.scene.onnx_engine import OnnxEngine
 
         result = OnnxEngine(path)
     else:

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-import gdcld_zoo.export
+import gdcld_zoo.scene.onnx_engine
 from gdcld_zoo.errors import GdcldZooError, UnknownNameError
 from gdcld_zoo.scene import D4Engine, predict_scene
 from gdcld_zoo.scene.engines import make_engine
 from tests.scene.scenes import PixelEngine, random_scene, write_scene
 
 
-def test_onnx_engine_plugs_in_through_the_export_module(tmp_path, monkeypatch):
+def test_onnx_engine_plugs_in_through_its_module(tmp_path, monkeypatch):
     onnx_file = tmp_path / "model.onnx"
     onnx_file.write_bytes(b"onnx")
     opened = []
@@ -18,7 +18,7 @@ def test_onnx_engine_plugs_in_through_the_export_module(tmp_path, monkeypatch):
             super().__init__()
             opened.append(path)
 
-    monkeypatch.setattr(gdcld_zoo.export, "OnnxEngine", FakeOnnxEngine, raising=False)
+    monkeypatch.setattr(gdcld_zoo.scene.onnx_engine, "OnnxEngine", FakeOnnxEngine)
     scene = write_scene(tmp_path / "scene.tif", random_scene(64, 96))
     result = predict_scene(str(onnx_file), scene, tmp_path / "out", engine="onnx", tile_size=64, tta=True,
                            progress=False)
