@@ -1,4 +1,8 @@
-"""`benchmarks/gpu.py --dry-run`: every figure of the GPU benchmark is produced on the CPU."""
+"""`benchmarks/gpu.py --dry-run`: every figure of the GPU benchmark is produced on the CPU.
+
+Slow (CI's `pytest -m slow`): the dry run imports TensorFlow, JAX and torch and compiles a
+train step on each, over a minute on two cores whatever the model size.
+"""
 
 import os
 import re
@@ -6,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = ["train ours TensorFlow XLA", "train ours JAX", "train HF transformers PyTorch AMP",
         "augmentation 8x64² on /CPU:0", "augmentation in tf.data", "scene Keras", "scene ONNX Runtime"]
 
 
+@pytest.mark.slow
 def test_dry_run_prints_every_figure():
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
     env.pop("KERAS_BACKEND", None)
