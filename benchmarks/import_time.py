@@ -7,6 +7,13 @@ initialised; no forward pass beyond what building traces), then one call on a
 (1, `--size`, `--size`, 3) batch (on JAX the first call compiles every op).
 Prints seconds as median (min-max) over the processes.
 
+Where JAX's time goes on CPU (cProfile of `build_model("segformer_b0")`): XLA
+compiling each weight initialiser once per distinct weight shape (37 compiles
+of `jax.random.uniform`, two thirds of the build), and in the first call each
+op once per shape. The tests' `XLA_FLAGS` (tests/backends.py) make those
+compiles cheaper; JAX's persistent compilation cache would carry them across
+processes.
+
     CUDA_VISIBLE_DEVICES= python benchmarks/import_time.py
     python benchmarks/import_time.py --backend jax --model segformer_b4 --repeats 1
 """
