@@ -3,8 +3,8 @@
 Each architecture's test calls `check_model_contract` on its tiny variant and
 `check_param_count` on its full-size variants (building only, no forward pass).
 The contract tests carry the `backend` marker, which CI runs under JAX and torch
-too; the full-size models pass the same contract on all three backends in
-tests/models/test_full_size.py (`slow`). Models whose shapes are decided inside the graph also check
+too; the full-size models pass the same contract in tests/models/test_full_size.py
+(`slow`: all on TensorFlow, some on JAX and torch). Models whose shapes are decided inside the graph also check
 a TensorFlow graph with unknown sizes and its JAX equivalent (`graph_size_tests`).
 """
 
