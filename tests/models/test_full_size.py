@@ -4,7 +4,7 @@ the same weights give the same logits on all three.
 All twelve run the contract on TensorFlow; JAX and torch run it (and the
 logits comparison) on the models of `CONTRACT_MODELS`, what fits CI's time.
 The contract's cost per model, CPU seconds measured on the shared 2-core
-machine: TensorFlow 9 (unet) to 62 (deeplabv3_r50), 15 for segformer_b0; torch
+machine: TensorFlow 9 (unet) to 64 (segformer_b5), 427 for all twelve; torch
 about twice TensorFlow (19 unet, 26 segformer_b0, 48 swin_unet); JAX four to
 seven times (39 unet, 101 segformer_b0: XLA compiles each op and each weight
 initialiser once per shape). All twelve on all three backends is about
