@@ -159,6 +159,7 @@ def _run_backend(backend, args, reference):
                       flush=True)
     if process.returncode:
         print(f"{backend}: worker failed (exit {process.returncode})", file=sys.stderr)
+        results.append({"engine": backend, "failed": True})
     return results
 
 
@@ -187,6 +188,8 @@ def main():
     reference_backend = None if args.no_torch else ("torch" if "torch" in args.backend else args.backend[-1])
     for backend in args.backend:
         results += _run_backend(backend, args, backend == reference_backend)
+    failed = [r["engine"] for r in results if r.get("failed")]
+    results = [r for r in results if not r.get("failed")]
     engines = [e for e in (*args.backend, "transformers") if any(r["engine"] == e for r in results)]
     where = results[0]["where"] if results else "?"
     print(f"Training step on {where}: batch {args.batch_size} x {args.size}x{args.size}x3, images/s "
@@ -203,7 +206,8 @@ def main():
     policies = sorted({f"{r['engine']}: {r['policy']}" for r in results if r["mixed"]})
     if policies:
         print("mixed precision: " + ", ".join(policies))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

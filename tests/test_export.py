@@ -124,7 +124,7 @@ def test_calibrated_model_has_batch_statistics():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [n for n in list_models() if not n.startswith("segformer_") or n == "segformer_b0"])
 def test_full_size_models_export_at_256(name, tmp_path):
     """Each export in its own process: one process doing all twelve grows past 24 GB."""
     script = (

@@ -3,7 +3,8 @@
 Each architecture's test calls `check_model_contract` on its tiny variant and
 `check_param_count` on its full-size variants (building only, no forward pass).
 The contract tests carry the `backend` marker, which CI runs under JAX and torch
-too. Models whose shapes are decided inside the graph also check
+too; the full-size models pass the same contract in tests/models/test_full_size.py
+(`slow`: all on TensorFlow, some on JAX and torch). Models whose shapes are decided inside the graph also check
 a TensorFlow graph with unknown sizes and its JAX equivalent (`graph_size_tests`).
 """
 
@@ -35,7 +36,7 @@ def _random_batch(batch, height, width, channels, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, height, width, channels)).astype("float32")
 
 
-def _check_train_step(model, images, num_classes):
+def _check_train_step(model, images, num_classes, run_eagerly=False):
     """One fit step runs, gives a finite loss and changes the weights."""
     rng = np.random.default_rng(1)
     if num_classes == 1:
@@ -44,7 +45,7 @@ def _check_train_step(model, images, num_classes):
     else:
         labels = rng.integers(0, num_classes, size=images.shape[:3] + (1,)).astype("int32")
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=1e-3), loss=loss)
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=1e-3), loss=loss, run_eagerly=run_eagerly)
     before = [to_numpy(w) for w in model.trainable_weights]
     history = model.fit(images, labels, batch_size=len(images), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -52,14 +53,21 @@ def _check_train_step(model, images, num_classes):
     assert sum(changed) > len(changed) // 2, "a train step changed too few weights"
 
 
-def check_model_contract(name, tmp_path, size=(64, 96), num_classes=1, **overrides):
+def check_model_contract(name, tmp_path, size=(64, 96), num_classes=1, run_eagerly=False, **overrides):
     """Shape/dtype, finiteness, training flag, config and save/load round trips,
-    a train step, 4-band input and a mixed-precision output dtype."""
+    a train step, 4-band input and a mixed-precision output dtype. Returns the
+    model (after its train step).
+
+    `run_eagerly=True` runs the train step and `predict` without compiling them
+    (full-size models: compiling segformer_b5's train step at 32x64 px takes
+    minutes with XLA; the compiled paths are the same code at other widths and
+    depths, checked by the tiny variants).
+    """
     height, width = size
     images = _random_batch(2, height, width, 3)
     model = build_model(name, num_classes=num_classes, **overrides)
 
-    _check_train_step(model, images, num_classes)
+    _check_train_step(model, images, num_classes, run_eagerly)
 
     outputs = model(images)
     logits = to_numpy(outputs)
@@ -96,6 +104,7 @@ def check_model_contract(name, tmp_path, size=(64, 96), num_classes=1, **overrid
         assert keras.backend.standardize_dtype(mixed(_random_batch(1, 64, 64, 3)).dtype) == "float32"
     finally:
         keras.config.set_dtype_policy("float32")
+    return model
 
 
 def check_param_count(name):

@@ -14,11 +14,14 @@ from gdcld_zoo.errors import UnknownNameError
 TEST_MODEL = "engine_test_cnn"
 
 
-def build_engine_test_cnn(num_classes=1, input_shape=(None, None, 3), filters=8, activation="relu"):
+def build_engine_test_cnn(num_classes=1, input_shape=(None, None, 3), filters=8, activation="relu", batch_norm=True):
     # activation="linear" lets NaN inputs reach the loss (oneDNN's ReLU turns NaN into 0).
+    # batch_norm=False: a model that a vanishing learning rate freezes (batch-norm
+    # moving statistics follow the data whatever the learning rate).
     inputs = keras.Input(input_shape)
     x = keras.layers.Conv2D(filters, 3, padding="same")(inputs)
-    x = keras.layers.BatchNormalization()(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization()(x)
     x = keras.layers.Activation(activation)(x)
     x = keras.layers.Conv2D(filters, 3, padding="same", activation=activation)(x)
     logits = keras.layers.Conv2D(num_classes, 1, dtype="float32")(x)

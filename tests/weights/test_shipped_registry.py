@@ -52,8 +52,16 @@ def test_every_model_with_an_encoder_defaults_to_its_imagenet_record(weights_env
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.tag)
+@pytest.mark.parametrize("record", [r for r in RECORDS if set(r.config) - {"num_classes"}], ids=lambda r: r.tag)
 def test_record_model_builds_full_size(record):
+    """Records whose config changes the architecture build (today `demo`).
+
+    The others are left to tests that build them anyway: a record with an empty
+    config is its model's default, which the full-size contract
+    (tests/models/test_full_size.py) builds on every backend; one that sets only
+    `num_classes` changes the head's width, which the contract's softmax variant
+    checks and `test_record_is_pinned_licensed_and_builds` binds to the builder.
+    """
     from gdcld_zoo import build_model
 
     config = dict(record.config)
