@@ -37,16 +37,19 @@ def quiet_tensorflow(verbose):
 
     Lines written before absl's logging is initialised (oneDNN, CUDA drivers)
     ignore `TF_CPP_MIN_LOG_LEVEL`, so the import runs with file descriptor 2
-    captured; the level set here silences the later ones (`cuInit`).
+    captured; the level set here silences the later ones (`cuInit`). TensorFlow's
+    Python warnings (tf.function retracing, deprecations) are raised to ERROR
+    whenever not `verbose`, also when TensorFlow was imported before or the
+    user set `TF_CPP_MIN_LOG_LEVEL`: they are not the user's to act on.
     """
-    if verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    if verbose:
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_TF_LEVEL
-    with _stderr_captured():
-        import keras  # noqa: F401
-        import tensorflow as tf
-
-    tf.get_logger().setLevel(logging.ERROR)
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ and "tensorflow" not in sys.modules:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_TF_LEVEL
+        with _stderr_captured():
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # tf.get_logger(), without importing it
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 

@@ -54,3 +54,16 @@ def test_warnings_outside_the_block_keep_pythons_format():
     with one_line_messages("gdcld-zoo predict", False):
         pass
     assert "gdcld-zoo" not in warnings.formatwarning("plain", UserWarning, "f.py", 1)
+
+
+def test_tensorflows_python_warnings_stay_quiet_when_it_was_imported_first():
+    code = """
+import logging, tensorflow as tf
+from gdcld_zoo.cli.console import one_line_messages, quiet_tensorflow
+with one_line_messages("gdcld-zoo predict", {verbose}):
+    quiet_tensorflow({verbose})
+    tf.get_logger().warning("5 out of the last 28 calls triggered tf.function retracing.")
+"""
+    env_code = "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+    assert "retracing" not in stderr_of(env_code + code.format(verbose=False))
+    assert "gdcld-zoo predict: warning: 5 out of the last 28 calls" in stderr_of(env_code + code.format(verbose=True))
