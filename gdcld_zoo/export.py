@@ -26,6 +26,7 @@ import numpy as np
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError
 from gdcld_zoo.files import atomic_path, check_writable_file
 from gdcld_zoo.lazy_imports import require
+from gdcld_zoo.onnx_fusions import write_gelus_as_onnx_runtime_fuses_them, fuse_layer_norms
 from gdcld_zoo.preprocessing import Preprocessing
 from gdcld_zoo.scene.engines import Engine
 
@@ -167,9 +168,12 @@ def export_onnx(
     probabilities = probability_function(model, preprocessing)
     function = tf.function(lambda pixels: {OUTPUT_NAME: probabilities(pixels)}, input_signature=spec)
     try:
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
+        proto, _ = tf2onnx.convert.from_function(
+            function, input_signature=spec, opset=opset, custom_rewriter=[fuse_layer_norms]
+        )
     except Exception as error:  # tf2onnx raises many unrelated types
         raise ExportError(f"tf2onnx could not convert {metadata['model']}: {error}") from error
+    proto = write_gelus_as_onnx_runtime_fuses_them(proto)
     if fp16:
         float16 = require("onnxruntime.transformers.float16", "onnx")
         proto = float16.convert_float_to_float16(proto, keep_io_types=True)
