@@ -106,14 +106,14 @@ def fuse_layer_norms(g, ops):
             continue
         x_name, gamma, beta, epsilon, nodes = match
         channels = g.get_shape(x_name)[-1]
-        if channels is None or channels < 1 or gamma.size != channels:
+        if channels is None or channels < 1 or gamma.size != channels or (beta is not None and beta.size != channels):
             continue
         if not g.is_safe_to_remove_nodes(nodes, outputs_to_ignore=[add.output[0]]):
             continue
         gamma = gamma.astype("float32").reshape(channels)
-        beta = np.zeros_like(gamma) if beta is None else np.broadcast_to(beta, gamma.shape).astype("float32")
+        beta = np.zeros_like(gamma) if beta is None else beta.astype("float32").reshape(channels)
         scale = g.make_const(f"{add.name}/ln_scale", gamma).output[0]
-        bias = g.make_const(f"{add.name}/ln_bias", np.ascontiguousarray(beta)).output[0]
+        bias = g.make_const(f"{add.name}/ln_bias", beta).output[0]
         norm = g.make_node(
             "LayerNormalization", [x_name, scale, bias], attr={"axis": -1, "epsilon": epsilon},
             shapes=[g.get_shape(add.output[0])], dtypes=[g.get_dtype(add.output[0])],

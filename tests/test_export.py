@@ -69,6 +69,22 @@ def test_layer_norms_and_gelus_reach_onnx_runtime_in_forms_it_fuses(tiny_onnx, t
     assert "Gelu" in optimized and "Erf" not in optimized
 
 
+def test_trained_layer_norms_with_a_shift_become_layer_normalization(tmp_path):
+    """Fresh layer norms have beta = 0, which grappler folds away; trained ones keep the `+ beta`."""
+    import keras
+    import onnx
+
+    model = build_model("swin_unet_tiny")
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        if "norm" in weight.path and weight.path.endswith(("gamma", "beta")):
+            weight.assign(rng.normal(1.0 if weight.path.endswith("gamma") else 0.0, 0.1, weight.shape))
+    assert any(isinstance(layer, keras.layers.LayerNormalization) for layer in model._flatten_layers())
+    path = export_onnx(model, tmp_path / "swin.onnx", tile_size=64)  # checked against Keras
+    exported = [node.op_type for node in onnx.load(path).graph.node]
+    assert "LayerNormalization" in exported and "ReduceMean" not in exported
+
+
 def test_check_reports_the_difference(tiny_model, tiny_onnx):
     wrong = lambda pixels: probability_function(tiny_model, Preprocessing())(pixels) + 0.01  # noqa: E731
     with pytest.raises(ExportError, match=r"max \|difference\| in probability 0.01"):
