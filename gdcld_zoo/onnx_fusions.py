@@ -76,7 +76,9 @@ def _match_layer_norm(g, add):
         gamma = _const_value(gamma_node)
         if rsqrt is None or gamma is None:
             continue
-        plus_eps, eps_node = _match_pair(rsqrt.inputs[0], "Mean") if rsqrt.inputs[0].type in ("Add", "AddV2") else (None, None)
+        plus_eps, eps_node = (None, None)
+        if rsqrt.inputs[0].type in ("Add", "AddV2"):
+            plus_eps, eps_node = _match_pair(rsqrt.inputs[0], "Mean")
         epsilon = _const_value(eps_node)
         if plus_eps is None or epsilon is None or np.size(epsilon) != 1 or not _last_axis_mean(plus_eps, rank):
             continue
@@ -142,7 +144,7 @@ def write_gelus_as_onnx_runtime_fuses_them(proto):
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    scalars = {}
+    scalars, replaced = {}, set()
 
     def scalar(value):
         name = f"gdcld_zoo/gelu_{value:.6g}"
@@ -154,7 +156,8 @@ def write_gelus_as_onnx_runtime_fuses_them(proto):
     def constant_input(node, value):
         """Index of the single-element constant input of `node` equal to `value`, else None."""
         for index, name in enumerate(node.input):
-            if name in constants and constants[name].size == 1 and np.isclose(float(constants[name].ravel()[0]), value, rtol=1e-6):
+            array = constants.get(name)
+            if array is not None and array.size == 1 and np.isclose(float(array.ravel()[0]), value, rtol=1e-6):
                 return index
         return None
 
@@ -166,6 +169,7 @@ def write_gelus_as_onnx_runtime_fuses_them(proto):
         if index is None:
             continue
         x = scaled.input[1 - index]
+        replaced.add(scaled.input[index])
         divide = helper.make_node("Div", [x, scalar(math.sqrt(2))], list(scaled.output), name=f"{scaled.name}/div")
         graph.node.insert(list(graph.node).index(scaled), divide)
         graph.node.remove(scaled)
@@ -174,5 +178,9 @@ def write_gelus_as_onnx_runtime_fuses_them(proto):
         ]:
             index = constant_input(node, value)
             if index is not None:
+                replaced.add(node.input[index])
                 node.input[index] = scalar(value)
+    used = {name for node in graph.node for name in node.input}
+    for unused in [init for init in graph.initializer if init.name in replaced and init.name not in used]:
+        graph.initializer.remove(unused)
     return proto
