@@ -13,6 +13,13 @@ Conversion goes through tf2onnx on a `tf.function` that calls the model with
 therefore runs on the TensorFlow backend; a model trained on JAX or torch is
 exported from its saved weights (`gdcld-zoo export RUN_DIR out.onnx` with
 `KERAS_BACKEND=tensorflow`).
+Two tf2onnx rewrites (`gdcld_zoo.onnx_fusions`) hand ONNX Runtime the layer
+norms and exact GELUs in forms it runs fused: Keras layer norms become ONNX
+`LayerNormalization`, GELUs the pattern ONNX Runtime fuses into `Gelu` when it
+loads the file (docs/onnx_profile.md). The file stays plain opset-17 ONNX: no
+ONNX Runtime-optimised graph is saved, since ONNX Runtime's docs call graphs
+saved at ORT_ENABLE_ALL hardware-specific and the EXTENDED fusions are
+ONNX Runtime's own operators, which it applies at load time anyway.
 Exporting a model twice gives files that compute bit-identical outputs; the
 bytes themselves can differ, because TensorFlow's grappler constant folding,
 which tf2onnx runs, does not always fold the same constants.
