@@ -1,14 +1,16 @@
-"""tf2onnx rewriters that hand ONNX Runtime layer norms and GELUs it can fuse.
+"""Rewrites that hand ONNX Runtime the layer norms and GELUs in forms it fuses.
 
 Keras's `LayerNormalization` reaches TensorFlow as moments and `rsqrt`
 (`x * rsqrt(var + eps) * gamma + (-mean * rsqrt(var + eps) * gamma + beta)`),
 which tf2onnx exports as about twelve element-wise nodes that ONNX Runtime
-cannot fuse, and grappler turns the exact GELU's `x / √2` into `x * (1/√2)`,
-a form ONNX Runtime's `Gelu` fusion does not match. Together these were a third
-of SegFormer's ONNX Runtime time. The rewriters run on tf2onnx's graph before
-its transpose optimiser, while tensors are still (…, channels): each layer
-norm over the last axis becomes one ONNX `LayerNormalization` (opset 17) and
-each GELU divides by √2 again, so ONNX Runtime fuses it into `Gelu` when it
+cannot fuse; grappler turns the exact GELU's `x / √2` into `x * (1/√2)` and
+tf2onnx its constants into shape (1, 1, 1, 1), a form ONNX Runtime's `Gelu`
+fusion does not match. Together they were a third of SegFormer's ONNX Runtime
+time (docs/onnx_profile.md). `fuse_layer_norms` is a tf2onnx rewriter: it
+runs before tf2onnx's transpose optimiser, while tensors are still
+(..., channels), and writes each layer norm over the last axis as one ONNX
+`LayerNormalization` (opset 17). `write_gelus_as_onnx_runtime_fuses_them`
+edits the converted model so ONNX Runtime fuses each GELU into `Gelu` when it
 loads the file. Any other pattern is left as it was; `export_onnx` checks the
 result against Keras.
 """
@@ -124,7 +126,8 @@ def fuse_layer_norms(g, ops):
         g.replace_all_inputs(add.output[0], norm.output[0], ops=ops)
         for node in nodes:
             g.remove_node(node.name)
-    return [op for op in ops if g.get_node_by_name(op.name) is not None]
+    live = {op.name: op for op in ops if g.get_node_by_name(op.name) is not None}  # make_node may have added it
+    return list(live.values())
 
 
 def write_gelus_as_onnx_runtime_fuses_them(proto):
