@@ -5,10 +5,10 @@ Keras's `LayerNormalization` reaches TensorFlow as moments and `rsqrt`
 which tf2onnx exports as about twelve element-wise nodes that ONNX Runtime
 cannot fuse; grappler turns the exact GELU's `x / √2` into `x * (1/√2)` and
 tf2onnx its constants into shape (1, 1, 1, 1), a form ONNX Runtime's `Gelu`
-fusion does not match. Together they were a third of SegFormer's ONNX Runtime
-time (docs/onnx_profile.md). `fuse_layer_norms` is a tf2onnx rewriter: it
-runs before tf2onnx's transpose optimiser, while tensors are still
-(..., channels), and writes each layer norm over the last axis as one ONNX
+fusion does not match. Together they were a fifth or more of SegFormer's ONNX
+Runtime kernel time (docs/onnx_profile.md). `fuse_layer_norms` is a tf2onnx
+rewriter: it runs before tf2onnx's transpose optimiser, while tensors are
+still (..., channels), and writes each layer norm over the last axis as one ONNX
 `LayerNormalization` (opset 17). `write_gelus_as_onnx_runtime_fuses_them`
 edits the converted model so ONNX Runtime fuses each GELU into `Gelu` when it
 loads the file. Any other pattern is left as it was; `export_onnx` checks the
