@@ -48,12 +48,12 @@ def _last_axis_mean(node, rank):
 
 
 def _match_layer_norm(g, add):
-    """(input, mean, gamma, beta or None, epsilon, nodes) of the layer norm ending at `add`, or None."""
+    """(input name, gamma, beta or None, epsilon, its nodes) of the layer norm ending at `add`, or None."""
     if add.type not in ("Add", "AddV2"):
         return None
     scaled, res = _producer(add, 0), _producer(add, 1)
-    beta = None
     for first, second in ((scaled, res), (res, scaled)):
+        beta = None
         if first is None or second is None or first.type != "Mul":
             continue
         if second.type in ("Add", "AddV2"):  # -mean * inv + beta
@@ -100,6 +100,8 @@ def _match_layer_norm(g, add):
 
 def fuse_layer_norms(g, ops):
     """tf2onnx rewriter: Keras's decomposed layer norm over the last axis -> ONNX LayerNormalization."""
+    import onnx
+
     if g.opset < 17:
         return ops
     for add in list(ops):
@@ -110,7 +112,9 @@ def fuse_layer_norms(g, ops):
             continue
         x_name, gamma, beta, epsilon, nodes = match
         channels = g.get_shape(x_name)[-1]
-        if channels is None or channels < 1 or gamma.size != channels or (beta is not None and beta.size != channels):
+        if g.get_dtype(x_name) != onnx.TensorProto.FLOAT or channels is None or channels < 1:
+            continue
+        if gamma.size != channels or (beta is not None and beta.size != channels):
             continue
         if not g.is_safe_to_remove_nodes(nodes, outputs_to_ignore=[add.output[0]]):
             continue
