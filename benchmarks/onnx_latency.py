@@ -8,11 +8,18 @@ one tile (batch 1) through the same raw pixels -> probabilities function
 compiled by TensorFlow (`tf.function`, the Keras model called with
 `training=False`) and through an ONNX Runtime CPU session. Prints median
 and range of `--repeats` runs after warm-up, and the Keras / ONNX Runtime ratio.
+`--models all` times every registered model. `--profile` adds, per model, ONNX
+Runtime's own per-node profile summed by op type (the largest shares of kernel
+time, with node counts) after the optimisations it applies when loading the
+file: where the time goes, and whether layer norms, GELUs and convolutions
+arrive fused (docs/onnx_profile.md).
 
-    python benchmarks/onnx_latency.py [--models segformer_b0 segformer_b4 unet deeplabv3_r50] [--size 512]
+    python benchmarks/onnx_latency.py [--models segformer_b0 segformer_b4 unet deeplabv3_r50 | all] [--size 512] [--profile]
 """
 
 import argparse
+import collections
+import json
 import os
 import statistics
 import tempfile
@@ -24,18 +31,39 @@ import numpy as np  # noqa: E402
 from timing import wall_times  # noqa: E402
 
 
+def op_type_shares(path, pixels, runs=3, top=8):
+    """[(op type, share of kernel time, nodes)] from ONNX Runtime's profiler, largest first."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(os.path.dirname(path), "profile")
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    for _ in range(runs):
+        session.run(["probabilities"], {"pixels": pixels})
+    with open(session.end_profiling()) as file:
+        events = [e for e in json.load(file) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    time, nodes = collections.Counter(), collections.Counter()
+    for event in events:
+        time[event["args"]["op_name"]] += event["dur"]
+        nodes[event["args"]["op_name"]] += 1
+    total = sum(time.values())
+    return [(op, t / total, nodes[op] // runs) for op, t in time.most_common(top)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["segformer_b0", "segformer_b4", "unet", "deeplabv3_r50"])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="print ONNX Runtime's time by op type per model")
     args = parser.parse_args()
 
     import keras
     import onnxruntime
     import tensorflow as tf
 
-    from gdcld_zoo import build_model
+    from gdcld_zoo import build_model, list_models
     from gdcld_zoo.export import export_onnx, probability_function
     from gdcld_zoo.preprocessing import Preprocessing
 
@@ -43,13 +71,14 @@ def main():
           f"1x{args.size}x{args.size}x3 raw pixels -> probabilities; median (min-max) of {args.repeats} runs")
     print(f"{'model':<16}{'Keras ms':>20}{'ONNX Runtime ms':>22}{'Keras/ORT':>11}{'export s':>10}")
     pixels = np.random.default_rng(0).uniform(0, 255, (1, args.size, args.size, 3)).astype("float32")
-    for name in args.models:
+    for name in list_models() if args.models == ["all"] else args.models:
         model = build_model(name, input_shape=(args.size, args.size, 3))
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
             path = export_onnx(model, os.path.join(folder, f"{name}.onnx"), tile_size=args.size)
             export_seconds = time.perf_counter() - start
             session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            shares = op_type_shares(str(path), pixels) if args.profile else []
         probabilities = tf.function(probability_function(model, Preprocessing()))
         keras_times = wall_times(lambda: probabilities(pixels).numpy(), args.repeats)
         onnx_times = wall_times(lambda: session.run(["probabilities"], {"pixels": pixels}), args.repeats)
@@ -57,6 +86,8 @@ def main():
         print(f"{name:<16}{k:>9.0f} ({min(keras_times) * 1e3:.0f}-{max(keras_times) * 1e3:.0f})"
               f"{o:>11.0f} ({min(onnx_times) * 1e3:.0f}-{max(onnx_times) * 1e3:.0f})"
               f"{k / o:>11.2f}{export_seconds:>10.0f}")
+        if shares:
+            print("    " + ", ".join(f"{op} {share:.0%} ({nodes})" for op, share, nodes in shares))
         keras.backend.clear_session()
 
 

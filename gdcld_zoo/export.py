@@ -15,6 +15,13 @@ exported from its saved weights (`gdcld-zoo export RUN_DIR out.onnx` with
 `KERAS_BACKEND=tensorflow`).
 `quantize="int8"` writes a statically quantised graph instead
 (`gdcld_zoo.quantization`), judged by its decisions rather than a tolerance.
+Two tf2onnx rewrites (`gdcld_zoo.onnx_fusions`) hand ONNX Runtime the layer
+norms and exact GELUs in forms it runs fused: Keras layer norms become ONNX
+`LayerNormalization`, GELUs the pattern ONNX Runtime fuses into `Gelu` when it
+loads the file (docs/onnx_profile.md). The file stays plain opset-17 ONNX: no
+ONNX Runtime-optimised graph is saved, since ONNX Runtime's docs call graphs
+saved at ORT_ENABLE_ALL hardware-specific and the EXTENDED fusions are
+ONNX Runtime's own operators, which it applies at load time anyway.
 Exporting a model twice gives files that compute bit-identical outputs; the
 bytes themselves can differ, because TensorFlow's grappler constant folding,
 which tf2onnx runs, does not always fold the same constants.
@@ -29,6 +36,7 @@ import numpy as np
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError, UnknownNameError
 from gdcld_zoo.files import atomic_path, check_writable_file
 from gdcld_zoo.lazy_imports import require
+from gdcld_zoo.onnx_fusions import write_gelus_as_onnx_runtime_fuses_them, fuse_layer_norms
 from gdcld_zoo.preprocessing import Preprocessing
 
 INPUT_NAME = "pixels"
@@ -37,6 +45,8 @@ OUTPUT_NAME = "probabilities"
 FLOAT32_TOLERANCE = 1e-4
 FLOAT16_TOLERANCE = 1e-2
 QUANTIZATIONS = ("int8",)
+# The operator sets tf2onnx 1.16+ supports (its README: 14 to 18); layer norms fuse from 17.
+ONNX_OPSETS = range(14, 19)
 
 
 class ExportError(GdcldZooError):
@@ -177,6 +187,9 @@ def export_onnx(
     from gdcld_zoo.weights import get_weight_record
 
     path = check_writable_file(path, "ONNX file")
+    if opset not in ONNX_OPSETS:
+        raise InvalidInputError(f"opset must be one tf2onnx converts to, {ONNX_OPSETS[0]} to {ONNX_OPSETS[-1]} "
+                                f"(default 17), got {opset!r}.")
     record = record if record is not None else get_weight_record(model)
     preprocessing, metadata = _export_settings(model, record, tile_size)
     tiles = _calibration(quantize, fp16, calibration, preprocessing, tile_size)
@@ -185,9 +198,12 @@ def export_onnx(
     probabilities = probability_function(model, preprocessing)
     function = tf.function(lambda pixels: {OUTPUT_NAME: probabilities(pixels)}, input_signature=spec)
     try:
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=opset)
+        proto, _ = tf2onnx.convert.from_function(
+            function, input_signature=spec, opset=opset, custom_rewriter=[fuse_layer_norms]
+        )
     except Exception as error:  # tf2onnx raises many unrelated types
         raise ExportError(f"tf2onnx could not convert {metadata['model']}: {error}") from error
+    proto = write_gelus_as_onnx_runtime_fuses_them(proto)
     if fp16:
         float16 = require("onnxruntime.transformers.float16", "onnx")
         proto = float16.convert_float_to_float16(proto, keep_io_types=True)

@@ -55,6 +55,36 @@ def test_repeated_exports_compute_identical_outputs(tiny_model, tiny_onnx, tmp_p
     np.testing.assert_array_equal(_run(again, PIXELS), _run(tiny_onnx, PIXELS))
 
 
+def test_layer_norms_and_gelus_reach_onnx_runtime_in_forms_it_fuses(tiny_onnx, tmp_path):
+    """Decomposed, they were a fifth or more of SegFormer's ONNX Runtime time (docs/onnx_profile.md)."""
+    import onnx
+
+    exported = [node.op_type for node in onnx.load(tiny_onnx).graph.node]
+    assert "LayerNormalization" in exported and "ReduceMean" not in exported
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    onnxruntime.InferenceSession(str(tiny_onnx), options, providers=["CPUExecutionProvider"])
+    optimized = [node.op_type for node in onnx.load(tmp_path / "optimized.onnx").graph.node]
+    assert "Gelu" in optimized and "Erf" not in optimized
+
+
+def test_trained_layer_norms_with_a_shift_become_layer_normalization(tmp_path):
+    """Fresh layer norms have beta = 0, which grappler folds away; trained ones keep the `+ beta`."""
+    import keras
+    import onnx
+
+    model = build_model("swin_unet_tiny")
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        if "norm" in weight.path and weight.path.endswith(("gamma", "beta")):
+            weight.assign(rng.normal(1.0 if weight.path.endswith("gamma") else 0.0, 0.1, weight.shape))
+    assert any(isinstance(layer, keras.layers.LayerNormalization) for layer in model._flatten_layers())
+    path = export_onnx(model, tmp_path / "swin.onnx", tile_size=64)  # checked against Keras
+    exported = [node.op_type for node in onnx.load(path).graph.node]
+    assert "LayerNormalization" in exported and "ReduceMean" not in exported
+
+
 def test_check_reports_the_difference(tiny_model, tiny_onnx):
     wrong = lambda pixels: probability_function(tiny_model, Preprocessing())(pixels) + 0.01  # noqa: E731
     with pytest.raises(ExportError, match=r"max \|difference\| in probability 0.01"):

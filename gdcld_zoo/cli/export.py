@@ -1,5 +1,7 @@
 """`gdcld-zoo export WEIGHTS OUT.onnx`: ONNX export checked against Keras."""
 
+from gdcld_zoo.export import ONNX_OPSETS  # light: TensorFlow and tf2onnx are imported by export_onnx
+
 
 def run(args):
     from gdcld_zoo.export import export_onnx, read_onnx_metadata
@@ -42,7 +44,9 @@ def register(subparsers):
     parser.add_argument("weights", help="weight tag, training run folder, or .weights.h5/.keras file")
     parser.add_argument("output", help="the .onnx file to write")
     parser.add_argument("--tile-size", type=int, default=None, help="fix height and width (default: free)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX operator set version (default 17)")
+    parser.add_argument("--opset", type=int, default=17, choices=ONNX_OPSETS, metavar="N",
+                        help=f"ONNX operator set version, {ONNX_OPSETS[0]}-{ONNX_OPSETS[-1]} (default 17; "
+                        "layer norms export as one LayerNormalization from 17)")
     parser.add_argument("--fp16", action="store_true", help="float16 weights and compute")
     parser.add_argument("--quantize", choices=["int8"], default=None,
                         help="int8 static quantisation; refused below 99 %% pixel agreement with Keras")

@@ -29,3 +29,24 @@ def test_quantize_without_onnxruntime_is_one_line_naming_the_extra(tmp_path, cap
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     code = main(["export", str(tiny_run(tmp_path / "run")), str(tmp_path / "x.onnx"), "--quantize", "int8"])
     assert_one_line_error(code, capsys.readouterr().err, 'onnxruntime is not installed: pip install "gdcld-zoo[onnx]"')
+
+
+def test_an_opset_tf2onnx_cannot_write_is_refused_by_the_parser(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "demo", str(tmp_path / "x.onnx"), "--opset", "0"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--opset: invalid choice: 0 (choose from 14, 15, 16, 17, 18)" in err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_onnx_refuses_an_opset_before_converting(tmp_path):
+    import pytest
+
+    from gdcld_zoo import build_model
+    from gdcld_zoo.errors import InvalidInputError
+    from gdcld_zoo.export import export_onnx
+
+    with pytest.raises(InvalidInputError, match="opset must be one tf2onnx converts to, 14 to 18"):
+        export_onnx(build_model("unet_tiny"), tmp_path / "x.onnx", opset=9)
