@@ -156,7 +156,11 @@ def test_calibrated_model_has_batch_statistics():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in list_models() if not n.startswith("segformer_") or n == "segformer_b0"])
 def test_full_size_models_export_at_256(name, tmp_path):
-    """Each export in its own process: one process doing all twelve grows past 24 GB."""
+    """Each export in its own process: one process doing all twelve grows past 24 GB.
+
+    One SegFormer (b0): b1-b5 are the same layers with other widths and depths (their
+    contract runs full size in tests/models/test_full_size.py), and their exports took 12 minutes.
+    """
     script = (
         "from tests.test_export import calibrated_model; from gdcld_zoo.export import export_onnx; "
         f"export_onnx(calibrated_model({name!r}), {str(tmp_path / 'model.onnx')!r}, tile_size=256)"
