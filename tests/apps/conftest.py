@@ -5,6 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import keras
 import pytest
 
 from gdcld_zoo import build_model
@@ -17,8 +18,10 @@ SCENE_SHAPE = (128, 160)
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
-    """A segformer_tiny `.weights.h5` file (built once per session)."""
+    """A segformer_tiny `.weights.h5` file (built once per session, seeded: a session fixture is
+    made before the per-test seed, so its weights would otherwise depend on the tests run before)."""
     path = tmp_path_factory.mktemp("weights") / "tiny.weights.h5"
+    keras.utils.set_random_seed(0)
     build_model("segformer_tiny").save_weights(path)
     return path
 
