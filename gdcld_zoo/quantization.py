@@ -150,10 +150,11 @@ def quantize_int8(fp32_path, int8_path, calibration, input_name):
     )
 
 
-def _f1(mask, truth, valid):
-    tp = np.sum(mask & truth & valid)
-    wrong = np.sum((mask ^ truth) & valid)
-    return 1.0 if tp + wrong == 0 else float(2 * tp / (2 * tp + wrong))
+def _f1(mask, labels):
+    """F1 of a decision mask against 0/1 labels (255 left out), by the paper's metrics (1.0 when both are empty)."""
+    from gdcld_zoo.metrics import confusion_matrix, metrics_from_confusion_matrix
+
+    return metrics_from_confusion_matrix(confusion_matrix(labels, mask.astype("int64"), 2, ignore_index=255))["f1"]
 
 
 def measure_agreement(onnx_path, reference, calibration, threshold, input_name, output_name):
@@ -180,11 +181,9 @@ def measure_agreement(onnx_path, reference, calibration, threshold, input_name, 
         total += keras_masks[-1].size
     keras_mask, int8_mask = np.stack(keras_masks), np.stack(int8_masks)
     if calibration.labels is not None:
-        valid = calibration.labels != 255
-        truth = calibration.labels == 1
-        delta_f1 = _f1(int8_mask, truth, valid) - _f1(keras_mask, truth, valid)
+        delta_f1 = _f1(int8_mask, calibration.labels) - _f1(keras_mask, calibration.labels)
     else:
-        delta_f1 = _f1(int8_mask, keras_mask, np.ones_like(keras_mask)) - 1.0
+        delta_f1 = _f1(int8_mask, keras_mask.astype("int64")) - 1.0
     return {
         "pixel_agreement": round(same / total, 6),
         "delta_f1": round(delta_f1, 6),
