@@ -73,18 +73,18 @@ class DataFolder:
         """Relative names of the scenes (rasters not named `*_label.*`), sorted."""
         return [name for name in self._rasters() if not Path(name).stem.endswith(LABEL_SUFFIX)]
 
+    def _matching(self, pattern):
+        """Relative names of the files matching `pattern` anywhere in the folder, hidden parts skipped, sorted."""
+        return [path.relative_to(self.root).as_posix() for path in sorted(self.root.rglob(pattern))
+                if not any(part.startswith(".") for part in path.relative_to(self.root).parts) and self._inside(path)]
+
     def results(self):
         """Relative names of the `<stem>_summary.json` files `gdcld-zoo predict` wrote in the folder."""
-        found = []
-        for path in sorted(self.root.rglob("*_summary.json")):
-            if not any(part.startswith(".") for part in path.relative_to(self.root).parts) and self._inside(path):
-                found.append(path.relative_to(self.root).as_posix())
-        return found
+        return self._matching("*_summary.json")
 
     def inventories(self):
         """Relative names of the GeoPackages in the folder (`inventory.gpkg` that `gdcld-zoo predict` wrote)."""
-        return [path.relative_to(self.root).as_posix() for path in sorted(self.root.rglob("*.gpkg"))
-                if not any(part.startswith(".") for part in path.relative_to(self.root).parts) and self._inside(path)]
+        return self._matching("*.gpkg")
 
     def result(self, name):
         """A `predict` result by its summary JSON `name`: `{"outputs": {kind: absolute path}, "summary": dict}`.
