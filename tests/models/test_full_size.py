@@ -58,7 +58,7 @@ if os.environ.get("GDCLD_ZOO_FULL_SIZE_EVERYWHERE"):
     CONTRACT_MODELS = {backend: FULL_SIZE_MODELS for backend in BACKENDS}
 
 CONTRACT_SCRIPT = """
-import pathlib, sys, tempfile
+import pathlib, sys, tempfile, time
 import keras, numpy as np
 from tests.models.model_checks import check_model_contract
 folder = pathlib.Path(sys.argv[1])
@@ -66,6 +66,7 @@ backend = keras.backend.backend()
 images = np.load(folder / "images.npy")
 shared = sys.argv[2].split(",")  # the models whose weights TensorFlow saves for the others
 for name in sys.argv[3:]:
+    wall, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         model = check_model_contract(name, pathlib.Path(scratch), size=images.shape[1:3], run_eagerly=True)
     weights = folder / f"{name}.weights.h5"
@@ -75,7 +76,7 @@ for name in sys.argv[3:]:
         else:
             model.load_weights(weights)
         np.save(folder / f"{name}.{backend}.npy", model.predict_on_batch(images))
-    print(name, "passed", flush=True)
+    print(name, "passed", f"{time.perf_counter() - wall:.0f}", f"{time.process_time() - cpu:.0f}", flush=True)
     del model
     keras.backend.clear_session()
 """
