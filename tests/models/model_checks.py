@@ -92,11 +92,13 @@ def check_model_contract(name, tmp_path, size=(64, 96), num_classes=1, run_eager
     model.save(model_path)
     loaded = keras.models.load_model(model_path)  # no custom_objects: layers are registered
     np.testing.assert_array_equal(to_numpy(loaded(images)), logits)
+    del rebuilt, loaded  # one extra copy alive at a time: full-size models run this contract too
 
     # The same batch shape as above: JAX compiles eager ops per shape, so only the first layer is new.
     four_band = build_model(name, num_classes=num_classes, input_shape=(None, None, 4), **overrides)
     out = to_numpy(four_band(_random_batch(2, height, width, 4)))
     assert out.shape == (2, height, width, num_classes) and np.all(np.isfinite(out))
+    del four_band
 
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
