@@ -16,11 +16,11 @@ write the logits of one shared batch, which must match TensorFlow's within 1e-4
 (relative to the logits' size) -- the full-size counterpart of
 `test_same_weights_give_the_same_logits_on_every_backend`.
 
-CPU seconds (user + system), measured on the shared 2-core machine with JAX and
-torch side by side: TensorFlow 257 for the twelve, torch 648, JAX 984 in one
-process (segformer_b0-b5 365, the others 589; XLA compiles each op and each
-weight initialiser once per shape and process). Peak memory: TensorFlow
-8.5 GB, torch 9.6 GB, JAX 15.2 GB.
+What it costs on the 2-core machine, idle, in these lanes: 14.6 min wall
+(TensorFlow's twelve 6.5 min beside torch's 6.5, then JAX: segformer_b0-b5
+316 CPU s, swin_unet 79, the CNNs and upernet_vit_b16 424; XLA compiles each op
+and each weight initialiser once per shape and process), 15.3 GB of memory at
+the peak (one JAX process holds up to 9 GB).
 
 This test is what lets the slow suite build less elsewhere:
 - `test_full_size_models_export_at_256` exports segformer_b0 and every other
@@ -46,16 +46,28 @@ FULL_SIZE_MODELS = list_models()
 BACKENDS = ("tensorflow", "jax", "torch")
 WRITER = BACKENDS[0]  # saves each model's weights after its train step; the others load them
 SEGFORMERS = [name for name in FULL_SIZE_MODELS if name.startswith("segformer")]
-OTHERS = [name for name in FULL_SIZE_MODELS if name not in SEGFORMERS]
 # Two lanes, one per core, each running its jobs (a backend and its models, one
 # subprocess) one after another, balanced by the CPU seconds in the docstring.
-# JAX runs in two jobs; models sharing layer shapes stay in one (JAX compiles
-# each eager op once per shape and process: segformer_b2-b5 cost a third of b0
-# after b1).
+# JAX runs one job per family: models sharing layer shapes share a process
+# (JAX compiles each eager op once per shape and process: segformer_b2-b5 cost
+# half of b0 after b1), and a process's memory stays that of its largest model
+# (upernet_vit_b16 alone: 10.6 GB), so the largest JAX job runs beside the
+# smallest ones.
 LANES = (
-    (("tensorflow", FULL_SIZE_MODELS), ("jax", OTHERS)),
-    (("torch", FULL_SIZE_MODELS), ("jax", SEGFORMERS)),
+    (
+        ("tensorflow", FULL_SIZE_MODELS),
+        ("jax", ["upernet_vit_b16"]),
+        ("jax", ["hrnet_w48"]),
+        ("jax", ["deeplabv3_r50", "resunet_r50"]),
+    ),
+    (
+        ("torch", FULL_SIZE_MODELS),
+        ("jax", ["unet"]),
+        ("jax", ["swin_unet"]),
+        ("jax", SEGFORMERS),
+    ),
 )
+
 
 CONTRACT_SCRIPT = """
 import os, pathlib, sys, tempfile, time
