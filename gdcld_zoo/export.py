@@ -15,13 +15,13 @@ exported from its saved weights (`gdcld-zoo export RUN_DIR out.onnx` with
 `KERAS_BACKEND=tensorflow`).
 `quantize="int8"` writes a statically quantised graph instead
 (`gdcld_zoo.quantization`), judged by its decisions rather than a tolerance.
-Rewrites in `gdcld_zoo.onnx_fusions` hand ONNX Runtime the layers in forms it
-runs fast: Keras layer norms become ONNX `LayerNormalization`, GELUs the
-pattern ONNX Runtime fuses into `Gelu` when it loads the file, and each
-`BilinearUpsample` one `Resize` (docs/onnx_profile.md). The file stays plain
-opset-17 ONNX: no ONNX Runtime-optimised graph is saved, since ONNX Runtime's
-docs call graphs saved at ORT_ENABLE_ALL hardware-specific and the EXTENDED
-fusions are ONNX Runtime's own operators, which it applies at load time anyway.
+Two tf2onnx rewrites (`gdcld_zoo.onnx_fusions`) hand ONNX Runtime the layer
+norms and exact GELUs in forms it runs fused: Keras layer norms become ONNX
+`LayerNormalization`, GELUs the pattern ONNX Runtime fuses into `Gelu` when it
+loads the file (docs/onnx_profile.md). The file stays plain opset-17 ONNX: no
+ONNX Runtime-optimised graph is saved, since ONNX Runtime's docs call graphs
+saved at ORT_ENABLE_ALL hardware-specific and the EXTENDED fusions are
+ONNX Runtime's own operators, which it applies at load time anyway.
 Exporting a model twice gives files that compute bit-identical outputs; the
 bytes themselves can differ, because TensorFlow's grappler constant folding,
 which tf2onnx runs, does not always fold the same constants.
@@ -36,7 +36,7 @@ import numpy as np
 from gdcld_zoo.errors import GdcldZooError, InvalidInputError, UnknownNameError
 from gdcld_zoo.files import atomic_path, check_writable_file
 from gdcld_zoo.lazy_imports import require
-from gdcld_zoo.onnx_fusions import fuse_layer_norms, upsamples_as_resize, write_gelus_as_onnx_runtime_fuses_them
+from gdcld_zoo.onnx_fusions import write_gelus_as_onnx_runtime_fuses_them, fuse_layer_norms
 from gdcld_zoo.preprocessing import Preprocessing
 
 INPUT_NAME = "pixels"
@@ -199,10 +199,7 @@ def export_onnx(
     function = tf.function(lambda pixels: {OUTPUT_NAME: probabilities(pixels)}, input_signature=spec)
     try:
         proto, _ = tf2onnx.convert.from_function(
-            function,
-            input_signature=spec,
-            opset=opset,
-            custom_rewriter=[fuse_layer_norms, upsamples_as_resize(model)],
+            function, input_signature=spec, opset=opset, custom_rewriter=[fuse_layer_norms]
         )
     except Exception as error:  # tf2onnx raises many unrelated types
         raise ExportError(f"tf2onnx could not convert {metadata['model']}: {error}") from error

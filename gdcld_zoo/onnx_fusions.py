@@ -1,4 +1,4 @@
-"""Rewrites that hand ONNX Runtime layer norms, GELUs and upsamplings in forms it runs fast.
+"""Rewrites that hand ONNX Runtime the layer norms and GELUs in forms it fuses.
 
 Keras's `LayerNormalization` reaches TensorFlow as moments and `rsqrt`
 (`x * rsqrt(var + eps) * gamma + (-mean * rsqrt(var + eps) * gamma + beta)`),
@@ -11,14 +11,11 @@ rewriter: it runs before tf2onnx's transpose optimiser, while tensors are
 still (..., channels), and writes each layer norm over the last axis as one ONNX
 `LayerNormalization` (opset 17). `write_gelus_as_onnx_runtime_fuses_them`
 edits the converted model so ONNX Runtime fuses each GELU into `Gelu` when it
-loads the file. `upsamples_as_resize`, a third tf2onnx rewriter, writes each
-`BilinearUpsample` (backend-neutral `keras.ops` that tf2onnx exports as some
-thirty nodes) as one ONNX `Resize`. Any other pattern is left as it was;
-`export_onnx` checks the result against Keras.
+loads the file. Any other pattern is left as it was; `export_onnx` checks the
+result against Keras.
 """
 
 import math
-import re
 
 import numpy as np
 
@@ -194,93 +191,3 @@ def write_gelus_as_onnx_runtime_fuses_them(proto):
     for unused in [init for init in graph.initializer if init.name in replaced and init.name not in used]:
         graph.initializer.remove(unused)
     return proto
-
-
-def _layer_scopes(g, layers):
-    """{TensorFlow name scope: layer} for the nodes that `layers` (by name) made in the tf2onnx graph `g`.
-
-    Keras names each layer call's ops `.../<layer name>[_<n>]/op` (TensorFlow
-    appends `_<n>` when a scope is entered again); the innermost scope segment
-    that names a layer decides.
-    """
-    scopes = {}
-    for node in g.get_nodes():
-        parts = node.name.split("/")
-        for depth in range(len(parts) - 1, 0, -1):
-            segment = parts[depth - 1]
-            layer = layers.get(segment) or layers.get(re.sub(r"_\d+$", "", segment))
-            if layer is not None:
-                scopes.setdefault("/".join(parts[:depth]), layer)
-                break
-    return scopes
-
-
-def _scope_boundary(g, scope):
-    """The nodes named under `scope`, the rank-4 tensors they read from outside, and those of theirs read outside.
-
-    Constants are left out of the last list: grappler may share a folded
-    constant between scopes, and it stays in the graph for its other readers.
-    """
-    prefix = scope + "/"
-    nodes = [node for node in g.get_nodes() if node.name.startswith(prefix)]
-    names = {node.name for node in nodes}
-    inputs = []
-    for node in nodes:
-        for name, producer in zip(node.input, node.inputs):
-            if producer is not None and producer.name not in names and g.get_rank(name) == 4 and name not in inputs:
-                inputs.append(name)
-    outputs = []
-    for node in nodes:
-        if node.is_const():
-            continue
-        for name in node.output:
-            readers = [reader for reader in g.find_output_consumers(name) if reader.name not in names]
-            if (readers or name in g.outputs) and name not in outputs:
-                outputs.append(name)
-    return nodes, inputs, outputs
-
-
-def upsamples_as_resize(model):
-    """A tf2onnx rewriter that writes each `BilinearUpsample` of `model` as one ONNX `Resize`.
-
-    The Keras layer upsamples by an integer factor with concatenations, slices,
-    blends and a stack (`gdcld_zoo.layers.upsample`: it must run on every
-    backend and at unknown sizes), which tf2onnx exports as some fifty nodes
-    per layer (SegFormer-B0's four: 16 `Concat`, 40 `Slice`, 54 `Mul` and 36
-    `Add` after ONNX Runtime's own fusions, docs/onnx_profile.md). The same
-    arithmetic, half-pixel centres with edges replicated, is ONNX's `Resize`
-    (mode "linear", coordinate_transformation_mode "half_pixel"; the two differ from
-    "pytorch_half_pixel" only for outputs of length 1, which an upsampling
-    never has), with `scales` (1, factor, factor, 1) valid for any height and
-    width. The rewriter runs before tf2onnx's transpose optimiser, while the
-    tensor is still (batch, height, width, channels), and finds each layer call
-    by its name scope: the one rank-4 tensor read from outside the scope is the
-    input, the one tensor read after it the output. A scope that does not look
-    like that is left as it was (and `export_onnx`'s check still compares the
-    result with Keras); the tests count one `Resize` per layer.
-    """
-    from gdcld_zoo.layers import BilinearUpsample
-
-    layers = {layer.name: layer for layer in model._flatten_layers(include_self=False)}
-
-    def rewrite(g, ops):
-        for scope, layer in _layer_scopes(g, layers).items():
-            if not isinstance(layer, BilinearUpsample) or layer.factor == 1:
-                continue
-            nodes, inputs, outputs = _scope_boundary(g, scope)
-            if len(inputs) != 1 or len(outputs) != 1 or g.get_rank(outputs[0]) != 4:
-                continue
-            (x,), (y,) = inputs, outputs
-            shape, dtype = g.get_shape(y), g.get_dtype(y)
-            scales = g.make_const(f"{scope}/resize_scales", np.array([1, layer.factor, layer.factor, 1], "float32"))
-            for node in nodes:
-                if not node.is_const():
-                    g.remove_node(node.name)
-            g.make_node(
-                "Resize", [x, "", scales.output[0]], outputs=[y], name=f"{scope}/resize",
-                attr={"mode": "linear", "coordinate_transformation_mode": "half_pixel"},
-                shapes=[shape], dtypes=[dtype],
-            )
-        return g.get_nodes()
-
-    return rewrite

@@ -85,30 +85,6 @@ def test_trained_layer_norms_with_a_shift_become_layer_normalization(tmp_path):
     assert "LayerNormalization" in exported and "ReduceMean" not in exported
 
 
-def _op_types(path):
-    import onnx
-
-    return [node.op_type for node in onnx.load(path).graph.node]
-
-
-def _upsampling_layers(model):
-    from gdcld_zoo.layers import BilinearUpsample
-
-    return [layer for layer in model._flatten_layers() if isinstance(layer, BilinearUpsample) and layer.factor > 1]
-
-
-def test_each_bilinear_upsample_exports_as_one_resize(tiny_model, tiny_onnx):
-    """Written as concats, slices and blends, SegFormer-B0's upsampling was 18 % of ONNX Runtime's time."""
-    import onnx
-
-    names = [layer.name for layer in _upsampling_layers(tiny_model)]
-    nodes = [node for node in onnx.load(tiny_onnx).graph.node if any(f"/{name}" in node.name for name in names)]
-    assert len(names) == 4 and [node.op_type for node in nodes] == ["Resize"] * 4  # nothing else left of them
-    for resize in nodes:
-        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in resize.attribute}
-        assert attributes == {"mode": b"linear", "coordinate_transformation_mode": b"half_pixel"}
-
-
 def test_check_reports_the_difference(tiny_model, tiny_onnx):
     wrong = lambda pixels: probability_function(tiny_model, Preprocessing())(pixels) + 0.01  # noqa: E731
     with pytest.raises(ExportError, match=r"max \|difference\| in probability 0.01"):
@@ -140,9 +116,7 @@ TINY_MODELS = [n for n in list_models(include_tiny=True) if n not in list_models
 
 @pytest.mark.parametrize("name", TINY_MODELS)
 def test_every_architecture_exports_and_passes_the_check(name, tmp_path):
-    model = build_model(name)
-    path = export_onnx(model, tmp_path / f"{name}.onnx", tile_size=64, dynamic_batch=True)
-    assert _op_types(path).count("Resize") == len(_upsampling_layers(model))
+    export_onnx(build_model(name), tmp_path / f"{name}.onnx", tile_size=64, dynamic_batch=True)
 
 
 def calibrated_model(name, size=256):

