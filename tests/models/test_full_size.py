@@ -16,11 +16,12 @@ write the logits of one shared batch, which must match TensorFlow's within 1e-4
 (relative to the logits' size) -- the full-size counterpart of
 `test_same_weights_give_the_same_logits_on_every_backend`.
 
-What it costs on the 2-core machine, idle, in these lanes: 14.6 min wall
-(TensorFlow's twelve 6.5 min beside torch's 6.5, then JAX: segformer_b0-b5
-316 CPU s, swin_unet 79, the CNNs and upernet_vit_b16 424; XLA compiles each op
-and each weight initialiser once per shape and process), 15.3 GB of memory at
-the peak (one JAX process holds up to 9 GB).
+What it costs on the idle 2-core machine: 724 s wall in a clean clone's
+`pytest -m slow -n 0` with these lanes. CPU seconds per model, from a run of
+an earlier split: TensorFlow 5 (unet) to 47 (segformer_b5), 257 for the twelve;
+torch 6 to 59, 338; JAX 33 to 134 (hrnet_w48), 740 (XLA compiles each op and
+each weight initialiser once per shape and process). Memory: 15.3 GB for the
+machine at the peak; one JAX process with upernet_vit_b16 alone takes 10.6 GB.
 
 This test is what lets the slow suite build less elsewhere:
 - `test_full_size_models_export_at_256` exports segformer_b0 and every other
