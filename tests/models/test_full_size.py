@@ -104,13 +104,15 @@ def _run_lane(folder, lane):
     """Run a lane's jobs in turn; the reason the first failing one failed, or None."""
     for backend, models in lane:
         log = folder / f"{backend}.{models[0]}.log"
-        with log.open("w") as output:
-            run = subprocess.run(
-                [sys.executable, "-c", CONTRACT_SCRIPT, str(folder), WRITER, *models],
-                env=backend_env(backend), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, timeout=3600,
-            )
-        if backend == WRITER:
-            (folder / f"{WRITER}.ended").touch()  # a reader stops waiting for weights that never come
+        try:
+            with log.open("w") as output:
+                run = subprocess.run(
+                    [sys.executable, "-c", CONTRACT_SCRIPT, str(folder), WRITER, *models],
+                    env=backend_env(backend), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, timeout=3600,
+                )
+        finally:
+            if backend == WRITER:
+                (folder / f"{WRITER}.ended").touch()  # a reader stops waiting for weights that never come
         if run.returncode:
             passed = [line.split()[0] for line in log.read_text().splitlines() if " passed " in line]
             return f"{backend} failed after {passed}: {log.read_text()[-3000:]}"
@@ -119,6 +121,12 @@ def _run_lane(folder, lane):
 
 def test_every_architecture_has_full_size_models():
     assert len(FULL_SIZE_MODELS) == 12 and not any(name.endswith("_tiny") for name in FULL_SIZE_MODELS)
+
+
+def test_the_lanes_run_every_full_size_model_once_on_every_backend():
+    for backend in BACKENDS:
+        models = [name for lane in LANES for job, names in lane if job == backend for name in names]
+        assert sorted(models) == sorted(FULL_SIZE_MODELS), backend
 
 
 @pytest.mark.slow
