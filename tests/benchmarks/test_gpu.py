@@ -1,6 +1,6 @@
 """`benchmarks/gpu.py --dry-run`: every figure of the GPU benchmark is produced on the CPU.
 
-Slow (CI's `pytest -m slow`): the dry run imports TensorFlow, JAX and torch and compiles a
+Slow (CI's `pytest -m slow -n 0`): the dry run imports TensorFlow, JAX and torch and compiles a
 train step on each, over a minute on two cores whatever the model size.
 """
 
